@@ -10,5 +10,6 @@ pub mod deadline;
 pub mod image;
 pub mod layout;
 pub mod manifest;
+pub mod message;
 pub mod retention;
 pub mod verify;
