@@ -15,36 +15,51 @@ const CASES_PER_SCHEME: usize = 300;
 /// Characters that exercise percent-encoding: reserved, unreserved, space, multi-byte UTF-8.
 const ALPHABET: &[&str] = &[
     "a", "Z", "0", "9", "-", "_", ".", "~", " ", "*", "/", "+", "=", "&", "%", "?", "#", "!", "'",
-    "(", ")", ":", "@", ",", ";", "$", "[", "]", "\"", "{", "}", "é", "ß", "阿", "里", "云",
-    "😀", "\u{a0}", "\t",
+    "(", ")", ":", "@", ",", ";", "$", "[", "]", "\"", "{", "}", "é", "ß", "阿", "里", "云", "😀",
+    "\u{a0}", "\t",
 ];
 
 fn random_value(rng: &mut StdRng, max_len: usize) -> String {
     let len = rng.gen_range(0..=max_len);
-    (0..len).map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())]).collect()
+    (0..len)
+        .map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())])
+        .collect()
 }
 
 fn random_token(rng: &mut StdRng, len: usize) -> String {
     const CHARS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=";
-    (0..len).map(|_| CHARS[rng.gen_range(0..CHARS.len())] as char).collect()
+    (0..len)
+        .map(|_| CHARS[rng.gen_range(0..CHARS.len())] as char)
+        .collect()
 }
 
 fn random_name(rng: &mut StdRng) -> String {
     const CHARS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
     let len = rng.gen_range(1..12);
-    (0..len).map(|_| CHARS[rng.gen_range(0..CHARS.len())] as char).collect()
+    (0..len)
+        .map(|_| CHARS[rng.gen_range(0..CHARS.len())] as char)
+        .collect()
 }
 
 fn random_timestamp(rng: &mut StdRng) -> String {
     let secs = rng.gen_range(1_500_000_000i64..2_200_000_000);
-    chrono::DateTime::from_timestamp(secs, 0).unwrap().format("%Y-%m-%dT%H:%M:%SZ").to_string()
+    chrono::DateTime::from_timestamp(secs, 0)
+        .unwrap()
+        .format("%Y-%m-%dT%H:%M:%SZ")
+        .to_string()
 }
 
 fn business_params(rng: &mut StdRng) -> Vec<(String, String)> {
     let mut params = vec![
-        ("MerchantBizId".to_owned(), random_token(rng, 32).replace(['+', '/', '='], "a")),
+        (
+            "MerchantBizId".to_owned(),
+            random_token(rng, 32).replace(['+', '/', '='], "a"),
+        ),
         ("TransactionId".to_owned(), random_value(rng, 40)),
-        ("IsReturnImage".to_owned(), if rng.gen_bool(0.5) { "Y" } else { "N" }.to_owned()),
+        (
+            "IsReturnImage".to_owned(),
+            if rng.gen_bool(0.5) { "Y" } else { "N" }.to_owned(),
+        ),
     ];
     for _ in 0..rng.gen_range(0..4) {
         let name = random_name(rng);
@@ -66,7 +81,10 @@ fn v2_case(rng: &mut StdRng) -> (Value, String) {
         ("AccessKeyId".to_owned(), random_token(rng, 24)),
         ("SignatureMethod".to_owned(), "HMAC-SHA1".to_owned()),
         ("SignatureVersion".to_owned(), "1.0".to_owned()),
-        ("SignatureNonce".to_owned(), hex::encode(rng.r#gen::<[u8; 16]>())),
+        (
+            "SignatureNonce".to_owned(),
+            hex::encode(rng.r#gen::<[u8; 16]>()),
+        ),
         ("Timestamp".to_owned(), random_timestamp(rng)),
     ]);
     if rng.gen_bool(0.5) {
@@ -91,11 +109,17 @@ fn v3_case(rng: &mut StdRng) -> (Value, String) {
         sign::sha256_hex(random_value(rng, 50).as_bytes())
     };
     let mut headers = vec![
-        ("host".to_owned(), format!("{}.example.com", random_name(rng).to_ascii_lowercase())),
+        (
+            "host".to_owned(),
+            format!("{}.example.com", random_name(rng).to_ascii_lowercase()),
+        ),
         ("x-acs-action".to_owned(), "CheckResult".to_owned()),
         ("x-acs-version".to_owned(), "2022-08-09".to_owned()),
         ("x-acs-date".to_owned(), random_timestamp(rng)),
-        ("x-acs-signature-nonce".to_owned(), hex::encode(rng.r#gen::<[u8; 16]>())),
+        (
+            "x-acs-signature-nonce".to_owned(),
+            hex::encode(rng.r#gen::<[u8; 16]>()),
+        ),
         ("x-acs-content-sha256".to_owned(), payload_sha256.clone()),
     ];
     if rng.gen_bool(0.5) {
@@ -103,7 +127,10 @@ fn v3_case(rng: &mut StdRng) -> (Value, String) {
     }
     if rng.gen_bool(0.5) {
         // The Python SDK signs every header it sends, user-agent and accept included.
-        headers.push(("User-Agent".to_owned(), "AlibabaCloud (Linux) Python/3.11 Core/0.4".to_owned()));
+        headers.push((
+            "User-Agent".to_owned(),
+            "AlibabaCloud (Linux) Python/3.11 Core/0.4".to_owned(),
+        ));
         headers.push(("accept".to_owned(), "application/json".to_owned()));
     }
     let cr = v3::canonical_request(method, "/", &query, &headers, &payload_sha256);
@@ -113,7 +140,10 @@ fn v3_case(rng: &mut StdRng) -> (Value, String) {
         &v3::sign(&secret, &v3::string_to_sign(&cr.text)),
     );
     let to_map = |pairs: &[(String, String)]| {
-        pairs.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect::<serde_json::Map<_, _>>()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+            .collect::<serde_json::Map<_, _>>()
     };
     let case = json!({
         "scheme": "v3", "method": method, "secret": secret, "access_key_id": access_key_id,
@@ -179,7 +209,10 @@ fn rust_signatures_match_the_official_sdk() {
     assert_eq!(v2_legacy, CASES_PER_SCHEME);
     let with_token = cases
         .iter()
-        .filter(|c| c["params"].get("SecurityToken").is_some() || c["headers"].get("x-acs-security-token").is_some())
+        .filter(|c| {
+            c["params"].get("SecurityToken").is_some()
+                || c["headers"].get("x-acs-security-token").is_some()
+        })
         .count();
     assert!(with_token > CASES_PER_SCHEME / 2 && with_token < CASES_PER_SCHEME * 3 / 2);
 }

@@ -1,0 +1,472 @@
+//! The real `kyc-archiver run` binary through the real RabbitMQ broker, with the emulator
+//! in this process and a local-directory store: happy path for every product, every
+//! disposition read back from the queues, malformed messages, a broker connection cut,
+//! SIGTERM with work in flight, and kill -9 during uploads followed by a restart.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use cloudauth_emulator::{
+    Emulator, EmulatorConfig, Fault, FaultPlan, RunningEmulator, ScriptStep, VerificationSpec,
+};
+use evidence::manifest::{Manifest, VideoFate};
+use evidence::message::ArchiveRequestV1;
+use kyc_archiver::queue::Topology;
+use kyc_archiver::store::{LocalDirStore, ObjectStore};
+use kyc_archiver::verify::{Selection, verify_store};
+use kyc_archiver_tests::amqp::Broker;
+use kyc_archiver_tests::proxy::Proxy;
+use kyc_archiver_tests::worker::{WorkerProcess, worker_env};
+use lapin::BasicProperties;
+use lapin::options::BasicPublishOptions;
+
+struct Setup {
+    emulator: RunningEmulator,
+    dir: tempfile::TempDir,
+    prefix: String,
+    topology: Topology,
+    broker: Broker,
+}
+
+async fn setup() -> Setup {
+    let emulator = Emulator::start(EmulatorConfig::default(), "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let prefix = format!("kyc-test-{}", uuid::Uuid::new_v4().simple());
+    let topology = Topology::new(&prefix, &[Duration::from_secs(1), Duration::from_secs(2)]);
+    let broker = Broker::connect().await;
+    topology.declare(&broker.channel).await.unwrap();
+    Setup {
+        emulator,
+        dir: tempfile::tempdir().unwrap(),
+        prefix,
+        topology,
+        broker,
+    }
+}
+
+impl Setup {
+    fn env(&self) -> BTreeMap<String, String> {
+        worker_env(
+            &self.emulator.base_url(),
+            self.dir.path(),
+            &self.prefix,
+            &kyc_archiver_tests::amqp_url(),
+        )
+    }
+
+    async fn publish_raw(&self, body: &[u8]) {
+        self.broker
+            .channel
+            .basic_publish(
+                "",
+                &self.topology.work,
+                BasicPublishOptions::default(),
+                body,
+                BasicProperties::default().with_delivery_mode(2),
+            )
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+    }
+
+    async fn publish(&self, request: &ArchiveRequestV1) {
+        self.publish_raw(&request.to_json()).await;
+    }
+
+    fn verification(&self, spec: VerificationSpec) -> ArchiveRequestV1 {
+        let v = self.emulator.create_verification(spec).unwrap();
+        let mut r = ArchiveRequestV1::new(v.transaction_id, v.merchant_biz_id);
+        r.completed_at = Some(v.completed_at);
+        r.product = Some(v.product.to_string());
+        r
+    }
+
+    fn manifest(&self, transaction_id: &str) -> Option<Manifest> {
+        let bytes =
+            std::fs::read(self.dir.path().join(transaction_id).join("manifest.json")).ok()?;
+        Some(Manifest::from_json(&bytes).unwrap())
+    }
+
+    async fn wait_for_manifests(&self, ids: &[&str], timeout: Duration) -> Vec<Manifest> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let found: Vec<Manifest> = ids.iter().filter_map(|id| self.manifest(id)).collect();
+            if found.len() == ids.len() {
+                return found;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "only {} of {} manifests after {timeout:?}",
+                found.len(),
+                ids.len()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn wait_for_count(&self, queue: &str, n: u32, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        while self.broker.count(queue).await < n {
+            assert!(
+                Instant::now() < deadline,
+                "{queue} did not reach {n} messages in {timeout:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn verify_all(&self) -> usize {
+        let store = LocalDirStore::new(self.dir.path()).await.unwrap();
+        let report = verify_store(&store as &dyn ObjectStore, &Selection::All, |_, _| {})
+            .await
+            .unwrap();
+        assert_eq!(report.finding_count(), 0, "{report:?}");
+        report.bundles.len()
+    }
+
+    async fn teardown(self) {
+        self.broker.delete_topology(&self.topology).await;
+    }
+}
+
+fn video(spec: VerificationSpec, size: u64) -> VerificationSpec {
+    VerificationSpec {
+        video_size: Some(size),
+        ..spec
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_product_is_archived_through_the_queue() {
+    let s = setup().await;
+    let worker = WorkerProcess::start(&s.env());
+    let requests = [
+        s.verification(video(VerificationSpec::ekyc(), 300_000)),
+        s.verification(VerificationSpec::id_ocr()),
+        s.verification(video(VerificationSpec::face_liveness(), 200_000)),
+        s.verification(video(VerificationSpec::ekyc().failed(205), 10_000)),
+        s.verification(VerificationSpec {
+            completed_ago: Some(Duration::from_secs(35 * 60)),
+            ..video(VerificationSpec::ekyc(), 10_000)
+        }),
+    ];
+    for r in &requests {
+        s.publish(r).await;
+    }
+    let ids: Vec<&str> = requests.iter().map(|r| r.transaction_id.as_str()).collect();
+    let manifests = s.wait_for_manifests(&ids, Duration::from_secs(60)).await;
+    let fates: Vec<VideoFate> = manifests.iter().map(|m| m.video.fate).collect();
+    assert_eq!(
+        fates,
+        [
+            VideoFate::Archived,
+            VideoFate::Absent,
+            VideoFate::Archived,
+            VideoFate::Archived,
+            VideoFate::Deleted
+        ]
+    );
+    assert_eq!(manifests[3].verdict.sub_code.as_deref(), Some("205"));
+    assert_eq!(manifests[0].product.as_deref(), Some("eKYC"));
+    assert_eq!(s.verify_all().await, 5);
+    // Every message was acknowledged: nothing waits, nothing was dead-lettered or parked.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while worker.metric("kyc_archiver_requests_total{outcome=\"archived\"}") < 5.0 {
+        assert!(
+            Instant::now() < deadline,
+            "archived counter never reached 5"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(s.broker.count(&s.topology.work).await, 0);
+    assert_eq!(s.broker.count(&s.topology.dead).await, 0);
+    assert_eq!(s.broker.count(&s.topology.parked).await, 0);
+    drop(worker);
+    s.teardown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_messages_are_dead_lettered_with_the_reason() {
+    let s = setup().await;
+    let _worker = WorkerProcess::start(&s.env());
+    let bodies: Vec<(&[u8], &str)> = vec![
+        (b"not json at all", "not JSON"),
+        (b"", "not JSON"),
+        (b"[]", "not a JSON object"),
+        (
+            br#"{"transaction_id":"t1","merchant_biz_id":"M1"}"#,
+            "no integer version",
+        ),
+        (
+            br#"{"version":9,"transaction_id":"t1","merchant_biz_id":"M1"}"#,
+            "version 9 is not supported",
+        ),
+        (
+            br#"{"version":1,"transaction_id":"t1"}"#,
+            "missing field `merchant_biz_id`",
+        ),
+        (
+            br#"{"version":1,"transaction_id":"t1","merchant_biz_id":"M1","extra":1}"#,
+            "unknown field `extra`",
+        ),
+        (
+            br#"{"version":1,"transaction_id":"a/b","merchant_biz_id":"M1"}"#,
+            "transaction_id must be",
+        ),
+        (
+            br#"{"version":1,"transaction_id":"t1","merchant_biz_id":true}"#,
+            "invalid type: boolean",
+        ),
+    ];
+    let oversize = format!(
+        r#"{{"version":1,"transaction_id":"t1","merchant_biz_id":"M1","merchant_user_ref":"{}"}}"#,
+        "x".repeat(20_000)
+    );
+    for (body, _) in &bodies {
+        s.publish_raw(body).await;
+    }
+    s.publish_raw(oversize.as_bytes()).await;
+    s.wait_for_count(
+        &s.topology.dead,
+        bodies.len() as u32 + 1,
+        Duration::from_secs(30),
+    )
+    .await;
+    let dead = s.broker.drain(&s.topology.dead).await;
+    assert_eq!(dead.len(), bodies.len() + 1);
+    for (taken, (body, reason)) in dead.iter().zip(&bodies) {
+        assert_eq!(&taken.body, body, "the message is kept byte for byte");
+        assert_eq!(
+            taken.headers.get("x-kyc-error-class").map(String::as_str),
+            Some("invalid_message")
+        );
+        let got = taken
+            .headers
+            .get("x-kyc-reason")
+            .cloned()
+            .unwrap_or_default();
+        assert!(got.contains(reason), "reason {got:?} lacks {reason:?}");
+        assert!(taken.headers.contains_key("x-kyc-failed-at"));
+    }
+    assert!(dead.last().unwrap().headers["x-kyc-reason"].contains("more than the 16384 allowed"));
+    s.teardown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_error_class_has_its_disposition() {
+    let s = setup().await;
+    let worker = WorkerProcess::start(&s.env());
+
+    // Permanent: the service does not know the transaction.
+    let unknown = ArchiveRequestV1::new("hks0000unknown", "M1");
+    s.publish(&unknown).await;
+    // Configuration: access denied → parked.
+    let denied = s.verification(VerificationSpec::id_ocr());
+    let step = ScriptStep {
+        fault: Fault::RamUserAccessDenied,
+        times: 100,
+        transaction_id: Some(denied.transaction_id.clone()),
+        access_key_id: None,
+    };
+    s.emulator
+        .set_faults(
+            cloudauth_emulator::Endpoint::CheckResult,
+            FaultPlan {
+                script: vec![step],
+                rules: vec![],
+            },
+        )
+        .unwrap();
+    s.publish(&denied).await;
+    // Retry later: not completed for 3 s, the worker waits 1 s per attempt, the delay queues
+    // bring it back until it is archived.
+    let late = s.verification(VerificationSpec {
+        not_completed_for: Some(Duration::from_secs(3)),
+        ..VerificationSpec::id_ocr()
+    });
+    s.publish(&late).await;
+
+    s.wait_for_count(&s.topology.dead, 1, Duration::from_secs(30))
+        .await;
+    s.wait_for_count(&s.topology.parked, 1, Duration::from_secs(30))
+        .await;
+    s.wait_for_manifests(&[&late.transaction_id], Duration::from_secs(60))
+        .await;
+
+    let dead = s.broker.drain(&s.topology.dead).await;
+    assert_eq!(ArchiveRequestV1::parse(&dead[0].body).unwrap(), unknown);
+    assert_eq!(dead[0].headers["x-kyc-error-class"], "permanent");
+    assert!(
+        dead[0].headers["x-kyc-reason"].contains("TransactionIdInvalid"),
+        "{:?}",
+        dead[0].headers
+    );
+    assert_eq!(dead[0].headers["x-kyc-attempt"], "1");
+    let parked = s.broker.drain(&s.topology.parked).await;
+    assert_eq!(ArchiveRequestV1::parse(&parked[0].body).unwrap(), denied);
+    assert_eq!(parked[0].headers["x-kyc-error-class"], "configuration");
+    assert!(parked[0].headers["x-kyc-reason"].contains("Forbidden.RAMUserAccessDenied"));
+    assert!(worker.metric("kyc_archiver_queue_dispositions_total{queue=\"retry\"}") >= 1.0);
+    assert!(worker.metric("kyc_archiver_queue_dispositions_total{queue=\"parked\"}") >= 1.0);
+    assert!(s.manifest(&denied.transaction_id).is_none());
+
+    // Fix the cause, replay the parking queue: the request is archived.
+    s.emulator.clear_faults();
+    s.publish_raw(&parked[0].body).await;
+    s.wait_for_manifests(&[&denied.transaction_id], Duration::from_secs(30))
+        .await;
+    s.teardown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broker_connection_cut_loses_nothing() {
+    let s = setup().await;
+    let upstream: std::net::SocketAddr = "127.0.0.1:5672".parse().unwrap();
+    let proxy = Proxy::start(upstream).await;
+    let amqp_via_proxy =
+        kyc_archiver_tests::amqp_url().replace("127.0.0.1:5672", &proxy.addr().to_string());
+    let mut env = s.env();
+    env.insert("KYC_ARCHIVER_AMQP_URL".to_owned(), amqp_via_proxy);
+    let worker = WorkerProcess::start(&env);
+
+    let mut ids = Vec::new();
+    for i in 0..12 {
+        let r = s.verification(video(VerificationSpec::face_liveness(), 200_000 + i));
+        s.publish(&r).await;
+        ids.push(r.transaction_id);
+        if i == 4 || i == 8 {
+            proxy.cut();
+        }
+    }
+    // Cut once more while work is in flight, and keep the broker away for a moment.
+    proxy.refuse(true);
+    proxy.cut();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    proxy.refuse(false);
+    let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+    s.wait_for_manifests(&refs, Duration::from_secs(90)).await;
+    assert_eq!(s.verify_all().await, 12);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while s.broker.count(&s.topology.work).await > 0 {
+        assert!(Instant::now() < deadline, "work queue never drained");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(s.broker.count(&s.topology.dead).await, 0);
+    assert!(
+        worker.metric("kyc_archiver_broker_connects_total") >= 2.0,
+        "the worker reconnected"
+    );
+    s.teardown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_finishes_in_flight_work_and_returns_the_rest() {
+    let s = setup().await;
+    let mut env = s.env();
+    env.insert("KYC_ARCHIVER_CONCURRENCY".to_owned(), "1".to_owned());
+    env.insert("KYC_ARCHIVER_PREFETCH".to_owned(), "4".to_owned());
+    let mut worker = WorkerProcess::start(&env);
+    // The first video streams slowly (about 2 s); three more wait behind it.
+    s.emulator
+        .set_faults(
+            cloudauth_emulator::Endpoint::Video,
+            FaultPlan::script([Fault::SlowStream {
+                bytes_per_second: 500_000,
+            }]),
+        )
+        .unwrap();
+    let requests: Vec<ArchiveRequestV1> = (0..4)
+        .map(|_| s.verification(video(VerificationSpec::face_liveness(), 1_000_000)))
+        .collect();
+    for r in &requests {
+        s.publish(r).await;
+    }
+    // Wait until the slow download is under way.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !s
+        .emulator
+        .requests()
+        .iter()
+        .any(|r| r.endpoint == cloudauth_emulator::Endpoint::Video)
+    {
+        assert!(Instant::now() < deadline, "no video download started");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    worker.signal(15);
+    let status = worker.wait(Duration::from_secs(40));
+    assert!(status.success(), "worker exited with {status}");
+    let archived: Vec<&ArchiveRequestV1> = requests
+        .iter()
+        .filter(|r| s.manifest(&r.transaction_id).is_some())
+        .collect();
+    assert!(!archived.is_empty(), "the in-flight request was finished");
+    // Everything not archived went back to the work queue, nothing was lost.
+    let left = s.broker.count(&s.topology.work).await as usize;
+    assert_eq!(
+        archived.len() + left,
+        requests.len(),
+        "archived {} + queued {left}",
+        archived.len()
+    );
+    // A new worker takes the rest.
+    let _worker = WorkerProcess::start(&env);
+    let ids: Vec<&str> = requests.iter().map(|r| r.transaction_id.as_str()).collect();
+    s.wait_for_manifests(&ids, Duration::from_secs(60)).await;
+    s.teardown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_during_uploads_then_restart_archives_everything_exactly_once() {
+    let s = setup().await;
+    let env = s.env();
+    s.emulator
+        .set_faults(
+            cloudauth_emulator::Endpoint::Video,
+            FaultPlan::rate(
+                Fault::SlowStream {
+                    bytes_per_second: 4_000_000,
+                },
+                1.0,
+            ),
+        )
+        .unwrap();
+    let requests: Vec<ArchiveRequestV1> = (0..10)
+        .map(|_| s.verification(video(VerificationSpec::ekyc(), 1_500_000)))
+        .collect();
+    for r in &requests {
+        s.publish(r).await;
+    }
+    for round in 0..3 {
+        let mut worker = WorkerProcess::start(&env);
+        tokio::time::sleep(Duration::from_millis(400 + 300 * round)).await;
+        worker.signal(9);
+        worker.wait(Duration::from_secs(10));
+    }
+    s.emulator.clear_faults();
+    let _worker = WorkerProcess::start(&env);
+    let ids: Vec<&str> = requests.iter().map(|r| r.transaction_id.as_str()).collect();
+    let manifests = s.wait_for_manifests(&ids, Duration::from_secs(90)).await;
+    for (m, r) in manifests.iter().zip(&requests) {
+        let v = s.emulator.verification(&r.transaction_id).unwrap();
+        assert_eq!(
+            m.artifact("video").unwrap().sha256,
+            hex::encode(v.video_sha256().unwrap())
+        );
+    }
+    // Exactly once: one manifest per transaction, no leftover attempt, every hash verified.
+    assert_eq!(s.verify_all().await, 10);
+    let store = LocalDirStore::new(s.dir.path()).await.unwrap();
+    for m in &manifests {
+        let listed = store.list(&format!("{}/", m.transaction_id)).await.unwrap();
+        assert_eq!(
+            listed.len(),
+            m.artifacts.len() + 1,
+            "{}: objects of other attempts left: {listed:?}",
+            m.transaction_id
+        );
+    }
+    assert_eq!(s.broker.count(&s.topology.dead).await, 0);
+    s.teardown().await;
+}
