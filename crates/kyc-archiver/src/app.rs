@@ -22,6 +22,9 @@ pub enum SetupError {
     /// The store could not be opened.
     #[error("object store: {0}")]
     Store(#[from] StoreError),
+    /// The configuration lacks what this command needs.
+    #[error("{0}")]
+    Config(String),
     /// The archiver could not be built.
     #[error("archiver: {0}")]
     Archiver(#[from] crate::pipeline::ArchiveError),
@@ -29,7 +32,10 @@ pub enum SetupError {
 
 /// The `CheckResult` client described by `config`.
 pub fn client(config: &Config) -> Result<Client, SetupError> {
-    let credentials = match &config.credentials {
+    let credentials = match config
+        .require_credentials()
+        .map_err(|e| SetupError::Config(e.to_string()))?
+    {
         CredentialSource::Values { id, secret, token } => {
             Credentials::new(id.clone(), secret.clone(), token.clone())
         }

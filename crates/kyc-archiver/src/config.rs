@@ -583,8 +583,8 @@ impl std::fmt::Debug for CredentialSource {
 pub struct Config {
     /// CheckResult endpoint.
     pub endpoint: cloudauth::Endpoint,
-    /// Credentials.
-    pub credentials: CredentialSource,
+    /// Credentials (absent: only commands that never call CheckResult may run).
+    pub credentials: Option<CredentialSource>,
     /// V2 or V3.
     pub signature: cloudauth::SignatureScheme,
     /// Client-side QPS limit.
@@ -769,12 +769,9 @@ impl Config {
                 })
             }
             (None, Some(dir)) => Some(CredentialSource::Dir(PathBuf::from(dir))),
-            (None, None) => {
-                c.problems.push(
-                    "cloudauth.access_key_id (ALIBABA_CLOUD_ACCESS_KEY_ID): required, or cloudauth.credentials_dir".to_owned(),
-                );
-                None
-            }
+            // Only commands that call CheckResult need credentials; they check with
+            // `require_credentials` before connecting anywhere.
+            (None, None) => None,
         };
         let signature = c.parse("cloudauth.signature", |v| {
             match v.to_ascii_lowercase().as_str() {
@@ -944,7 +941,6 @@ impl Config {
         }
         match (
             endpoint,
-            credentials,
             signature,
             qps,
             store,
@@ -954,7 +950,6 @@ impl Config {
         ) {
             (
                 Some(endpoint),
-                Some(credentials),
                 Some(signature),
                 Some(qps),
                 Some(store),
@@ -1001,6 +996,16 @@ impl Config {
                 "incomplete configuration".to_owned(),
             ])),
         }
+    }
+
+    /// Fails unless Alibaba Cloud credentials are configured (for `run` and `archive`).
+    pub fn require_credentials(&self) -> Result<&CredentialSource, ConfigError> {
+        self.credentials.as_ref().ok_or_else(|| {
+            ConfigError::Invalid(vec![
+                "cloudauth.access_key_id (ALIBABA_CLOUD_ACCESS_KEY_ID): required, or cloudauth.credentials_dir (KYC_ARCHIVER_CLOUDAUTH_CREDENTIALS_DIR)"
+                    .to_owned(),
+            ])
+        })
     }
 
     /// Loads the file (if any) and the environment, then validates.
@@ -1133,6 +1138,14 @@ mod tests {
         let err = Config::from_raw(&RawConfig::load(None, &env(&pairs)).unwrap())
             .unwrap_err()
             .to_string();
+        let no_creds = Config::from_raw(&RawConfig::load(None, &env(&[])).unwrap()).unwrap();
+        assert!(
+            no_creds
+                .require_credentials()
+                .unwrap_err()
+                .to_string()
+                .contains("ALIBABA_CLOUD_ACCESS_KEY_ID")
+        );
         for needle in [
             "cloudauth.access_key_secret (ALIBABA_CLOUD_ACCESS_KEY_SECRET): required",
             "cloudauth.qps (KYC_ARCHIVER_CLOUDAUTH_QPS)",

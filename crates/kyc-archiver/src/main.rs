@@ -175,6 +175,13 @@ fn parse_date(s: &str) -> anyhow::Result<DateTime<Utc>> {
     Ok(day.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc())
 }
 
+/// The process's peak resident set size (`VmHWM`), on Linux.
+fn peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
 fn exit_code(class: ErrorClass) -> ExitCode {
     ExitCode::from(match class {
         ErrorClass::RetrySoon => 2,
@@ -235,6 +242,9 @@ async fn archive(config: &Config, args: ArchiveArgs) -> anyhow::Result<ExitCode>
                         .map(|r| format!(" ({r})"))
                         .unwrap_or_default()
                 );
+                if let Some(kib) = peak_rss_kib() {
+                    println!("  peak memory {kib} KiB");
+                }
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -447,6 +457,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let (raw, config) = load(&cli)?;
+    if matches!(cli.command, Command::Run | Command::Archive(_)) {
+        config.require_credentials()?;
+    }
     init_tracing(&config);
     match cli.command {
         Command::Run => run_worker(&config).await,

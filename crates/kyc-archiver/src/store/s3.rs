@@ -1496,6 +1496,318 @@ mod tests {
         }
     }
 
+    /// One request as a tiny fake S3 server received it.
+    #[derive(Debug, Clone)]
+    struct Captured {
+        method: String,
+        target: String,
+        headers: Vec<(String, String)>,
+        body: Vec<u8>,
+    }
+
+    impl Captured {
+        fn header(&self, name: &str) -> Option<&str> {
+            self.headers
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.as_str())
+        }
+        fn has_prefix(&self, prefix: &str) -> bool {
+            self.headers.iter().any(|(k, _)| k.starts_with(prefix))
+        }
+    }
+
+    type Log = Arc<std::sync::Mutex<Vec<Captured>>>;
+
+    /// A fake S3 endpoint that records every request and answers it successfully (enough XML
+    /// for multipart uploads), to check the store's requests on the wire without a server.
+    async fn capture_server() -> (String, Log) {
+        use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _, BufReader};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let endpoint = format!("http://{}", listener.local_addr().unwrap());
+        let log: Log = Arc::default();
+        let log2 = Arc::clone(&log);
+        tokio::spawn(async move {
+            loop {
+                let Ok((socket, _)) = listener.accept().await else {
+                    return;
+                };
+                let log = Arc::clone(&log2);
+                tokio::spawn(async move {
+                    let mut conn = BufReader::new(socket);
+                    loop {
+                        let mut line = String::new();
+                        if conn.read_line(&mut line).await.unwrap_or(0) == 0 {
+                            return;
+                        }
+                        let mut parts = line.split_whitespace();
+                        let method = parts.next().unwrap_or_default().to_owned();
+                        let target = parts.next().unwrap_or_default().to_owned();
+                        let mut headers = Vec::new();
+                        loop {
+                            let mut h = String::new();
+                            conn.read_line(&mut h).await.unwrap();
+                            let h = h.trim_end();
+                            if h.is_empty() {
+                                break;
+                            }
+                            let (k, v) = h.split_once(':').unwrap();
+                            headers.push((k.trim().to_ascii_lowercase(), v.trim().to_owned()));
+                        }
+                        let len: usize = headers
+                            .iter()
+                            .find(|(k, _)| k == "content-length")
+                            .map_or(0, |(_, v)| v.parse().unwrap());
+                        let mut body = vec![0; len];
+                        conn.read_exact(&mut body).await.unwrap();
+                        let xml = if target.contains("?uploads") {
+                            "<InitiateMultipartUploadResult><Bucket>b</Bucket><Key>k</Key>\
+                             <UploadId>upload-1</UploadId></InitiateMultipartUploadResult>"
+                        } else if method == "POST" && target.contains("uploadId=") {
+                            "<CompleteMultipartUploadResult><ETag>\"e-3\"</ETag>\
+                             </CompleteMultipartUploadResult>"
+                        } else {
+                            ""
+                        };
+                        log.lock().unwrap().push(Captured {
+                            method,
+                            target,
+                            headers,
+                            body,
+                        });
+                        // Every key is absent for HEAD (the create-if-absent fast path).
+                        let status = if method == "HEAD" {
+                            "404 Not Found"
+                        } else {
+                            "200 OK"
+                        };
+                        let response = format!(
+                            "HTTP/1.1 {status}\r\nETag: \"etag\"\r\nx-amz-version-id: v1\r\n\
+                             Content-Length: {}\r\n\r\n{xml}",
+                            xml.len()
+                        );
+                        if conn.get_mut().write_all(response.as_bytes()).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        (endpoint, log)
+    }
+
+    async fn captured_store(tweak: impl FnOnce(&mut S3Config)) -> (S3Store, Log) {
+        let (endpoint, log) = capture_server().await;
+        let mut cfg = S3Config::new("bucket");
+        cfg.endpoint_url = Some(endpoint);
+        cfg.region = Some("us-east-1".into());
+        cfg.force_path_style = true;
+        cfg.credentials = S3Credentials::from_static("k", "s");
+        cfg.prefix = "root".into();
+        cfg.part_size = MIN_PART_SIZE;
+        tweak(&mut cfg);
+        (S3Store::new(cfg).await.unwrap(), log)
+    }
+
+    /// Bodies go out as plain bodies with only the store's own integrity header: no SDK CRC32,
+    /// no aws-chunked trailer.
+    fn assert_plain_body(r: &Captured) {
+        assert!(r.header("x-amz-trailer").is_none(), "{r:?}");
+        assert!(r.header("content-encoding").is_none(), "{r:?}");
+        assert!(r.header("transfer-encoding").is_none(), "{r:?}");
+        assert!(r.header("x-amz-checksum-crc32").is_none(), "{r:?}");
+        assert!(r.header("x-amz-checksum-crc64nvme").is_none(), "{r:?}");
+        assert_eq!(
+            r.header("content-length"),
+            Some(r.body.len().to_string().as_str())
+        );
+    }
+
+    #[tokio::test]
+    async fn wire_shape_of_every_checksum_mode() {
+        let part = MIN_PART_SIZE;
+        for mode in [
+            ChecksumMode::Sha256,
+            ChecksumMode::ContentMd5,
+            ChecksumMode::None,
+        ] {
+            let (store, log) = captured_store(|c| {
+                c.checksum_mode = mode;
+                c.upload_concurrency = 2;
+            })
+            .await;
+            let small = Bytes::from_static(b"{\"manifest\":1}");
+            let opts = PutOptions {
+                if_none_match: true,
+                ..PutOptions::with_content_type("application/json")
+            };
+            store
+                .put("tx/manifest.json", small.clone(), &opts)
+                .await
+                .unwrap();
+            let big: Bytes = (0..part * 2 + 100)
+                .map(|i| (i % 253) as u8)
+                .collect::<Vec<_>>()
+                .into();
+            let body = futures::stream::iter(
+                big.chunks(300_000)
+                    .map(|c| Ok(Bytes::copy_from_slice(c)))
+                    .collect::<Vec<_>>(),
+            )
+            .boxed();
+            let stored = store
+                .put_stream("tx/a/video.mp4", body, &PutOptions::default())
+                .await
+                .unwrap();
+            assert_eq!(stored.sha256, <[u8; 32]>::from(Sha256::digest(&big)));
+            let log = log.lock().unwrap().clone();
+            let kinds: Vec<String> = log
+                .iter()
+                .map(|r| format!("{} {}", r.method, r.target.split('?').next().unwrap()))
+                .collect();
+            assert_eq!(
+                kinds,
+                [
+                    "PUT /bucket/root/tx/manifest.json",
+                    "POST /bucket/root/tx/a/video.mp4",
+                    "PUT /bucket/root/tx/a/video.mp4",
+                    "PUT /bucket/root/tx/a/video.mp4",
+                    "PUT /bucket/root/tx/a/video.mp4",
+                    "POST /bucket/root/tx/a/video.mp4",
+                    "PUT /bucket/root/tx/a/video.mp4",
+                ],
+                "{mode:?}"
+            );
+            let put = &log[0];
+            assert_plain_body(put);
+            assert_eq!(put.body, small);
+            assert_eq!(put.header("if-none-match"), Some("*"));
+            assert_eq!(put.header("content-type"), Some("application/json"));
+            assert_eq!(
+                put.header("x-amz-meta-sha256"),
+                Some(hex::encode(Sha256::digest(&small)).as_str())
+            );
+            let create = &log[1];
+            assert!(create.target.contains("uploads"));
+            let mut parts: Vec<&Captured> = log[2..5].iter().collect();
+            parts.sort_by_key(|r| r.target.clone());
+            let complete = &log[5];
+            let tagging = &log[6];
+            assert!(tagging.target.contains("tagging"));
+            assert!(
+                String::from_utf8_lossy(&tagging.body).contains(&hex::encode(Sha256::digest(&big)))
+            );
+            let complete_xml = String::from_utf8_lossy(&complete.body).into_owned();
+            assert_eq!(complete.header("if-none-match"), None);
+            for (i, p) in parts.iter().enumerate() {
+                assert_plain_body(p);
+                assert!(
+                    p.target.contains(&format!("partNumber={}", i + 1)),
+                    "{}",
+                    p.target
+                );
+            }
+            let b64 = |d: &[u8]| BASE64.encode(d);
+            match mode {
+                ChecksumMode::Sha256 => {
+                    assert_eq!(
+                        put.header("x-amz-checksum-sha256"),
+                        Some(b64(&Sha256::digest(&small)).as_str())
+                    );
+                    assert_eq!(create.header("x-amz-checksum-algorithm"), Some("SHA256"));
+                    for p in &parts {
+                        let want = b64(&Sha256::digest(&p.body));
+                        assert_eq!(p.header("x-amz-checksum-sha256"), Some(want.as_str()));
+                        assert!(p.header("content-md5").is_none());
+                        assert!(
+                            complete_xml
+                                .contains(&format!("<ChecksumSHA256>{want}</ChecksumSHA256>")),
+                            "{complete_xml}"
+                        );
+                    }
+                }
+                ChecksumMode::ContentMd5 => {
+                    assert_eq!(
+                        put.header("content-md5"),
+                        Some(b64(&Md5::digest(&small)).as_str())
+                    );
+                    assert!(!put.has_prefix("x-amz-checksum-"));
+                    assert!(!create.has_prefix("x-amz-checksum-"));
+                    for p in &parts {
+                        assert_eq!(
+                            p.header("content-md5"),
+                            Some(b64(&Md5::digest(&p.body)).as_str())
+                        );
+                        assert!(!p.has_prefix("x-amz-checksum-"));
+                    }
+                }
+                ChecksumMode::None => {
+                    for r in [put, create].into_iter().chain(parts.iter().copied()) {
+                        assert!(!r.has_prefix("x-amz-checksum-"), "{r:?}");
+                        assert!(r.header("content-md5").is_none(), "{r:?}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn wire_shape_of_lock_legal_hold_and_sse() {
+        let (store, log) = captured_store(|c| {
+            c.sse = Some(Sse::Kms {
+                key_id: Some("alias/evidence".into()),
+            });
+        })
+        .await;
+        let retain_until = DateTime::parse_from_rfc3339("2031-07-01T00:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let opts = PutOptions {
+            lock: Some(ObjectLock {
+                mode: LockMode::Compliance,
+                retain_until,
+            }),
+            legal_hold: true,
+            ..PutOptions::default()
+        };
+        store
+            .put("k", Bytes::from_static(b"x"), &opts)
+            .await
+            .unwrap();
+        let body =
+            futures::stream::iter(vec![Ok(Bytes::from(vec![0u8; MIN_PART_SIZE + 1]))]).boxed();
+        let conditional = PutOptions {
+            if_none_match: true,
+            ..opts.clone()
+        };
+        store.put_stream("v", body, &conditional).await.unwrap();
+        let log = log.lock().unwrap().clone();
+        let kinds: Vec<&str> = log.iter().map(|r| r.method.as_str()).collect();
+        assert_eq!(kinds, ["PUT", "HEAD", "POST", "PUT", "PUT", "POST", "PUT"]);
+        // Create-if-absent is decided by CompleteMultipartUpload.
+        assert_eq!(log[5].header("if-none-match"), Some("*"));
+        let log: Vec<Captured> = log.into_iter().filter(|r| r.method != "HEAD").collect();
+        for r in [&log[0], &log[1]] {
+            assert_eq!(
+                r.header("x-amz-object-lock-mode"),
+                Some("COMPLIANCE"),
+                "{r:?}"
+            );
+            assert_eq!(
+                r.header("x-amz-object-lock-retain-until-date"),
+                Some("2031-07-01T00:00:00Z")
+            );
+            assert_eq!(r.header("x-amz-object-lock-legal-hold"), Some("ON"));
+            assert_eq!(r.header("x-amz-server-side-encryption"), Some("aws:kms"));
+            assert_eq!(
+                r.header("x-amz-server-side-encryption-aws-kms-key-id"),
+                Some("alias/evidence")
+            );
+        }
+        // Parts carry no lock or SSE headers (they inherit the upload's).
+        assert!(log[2].header("x-amz-object-lock-mode").is_none());
+    }
+
     #[tokio::test]
     async fn unreachable_endpoint_is_unavailable() {
         // A port nothing listens on: bind, read the port, close.
