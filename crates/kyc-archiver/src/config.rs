@@ -1206,6 +1206,20 @@ mod tests {
         assert!(parse_size("5 parsecs").is_err());
     }
 
+    /// `docs/configuration.md` is generated; regenerate with
+    /// `cargo run -p kyc-archiver -- config reference > docs/configuration.md`.
+    #[test]
+    fn published_reference_is_up_to_date() {
+        let path =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/configuration.md");
+        let published = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            published == reference_markdown(),
+            "{} is out of date: run `cargo run -p kyc-archiver -- config reference > docs/configuration.md`",
+            path.display()
+        );
+    }
+
     #[test]
     fn reference_lists_every_setting() {
         let md = reference_markdown();
