@@ -359,6 +359,70 @@ async fn a_wrong_checksum_is_rejected() {
     finish(&store).await;
 }
 
+/// The store's HEAD before a conditional streamed put is only a fast path; the server must
+/// enforce `If-None-Match: *` on CompleteMultipartUpload itself, or racing streamed creates
+/// could both "win".
+#[tokio::test]
+async fn complete_multipart_upload_honours_if_none_match() {
+    let store = store("cmpu").await;
+    let key = "c/video.mp4";
+    let original = Bytes::from_static(b"first");
+    store
+        .put(key, original.clone(), &PutOptions::default())
+        .await
+        .unwrap();
+    let client = store.client();
+    let full = store.full_key(key);
+    let upload = client
+        .create_multipart_upload()
+        .bucket(store.bucket())
+        .key(&full)
+        .send()
+        .await
+        .unwrap();
+    let upload_id = upload.upload_id().unwrap();
+    let part = client
+        .upload_part()
+        .bucket(store.bucket())
+        .key(&full)
+        .upload_id(upload_id)
+        .part_number(1)
+        .body(SdkByteStream::from(Bytes::from_static(b"second")))
+        .send()
+        .await
+        .unwrap();
+    let err = client
+        .complete_multipart_upload()
+        .bucket(store.bucket())
+        .key(&full)
+        .upload_id(upload_id)
+        .if_none_match("*")
+        .multipart_upload(
+            aws_sdk_s3::types::CompletedMultipartUpload::builder()
+                .parts(
+                    aws_sdk_s3::types::CompletedPart::builder()
+                        .part_number(1)
+                        .set_e_tag(part.e_tag().map(str::to_owned))
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .expect_err("completing onto an existing key with If-None-Match: * must fail");
+    let err = store_error_from_sdk("complete multipart upload", key, err);
+    assert!(matches!(err, StoreError::AlreadyExists { .. }), "{err}");
+    assert_eq!(store.get(key).await.unwrap().unwrap(), original);
+    let _ = client
+        .abort_multipart_upload()
+        .bucket(store.bucket())
+        .key(&full)
+        .upload_id(upload_id)
+        .send()
+        .await;
+    finish(&store).await;
+}
+
 #[tokio::test]
 async fn compliance_lock_prevents_deletion() {
     let store = store_with("compliance", true, |_| {}).await;

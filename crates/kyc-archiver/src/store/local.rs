@@ -45,7 +45,8 @@ const READ_CHUNK: usize = 256 << 10;
 ///   *after* the object is in place: writing it before would let a losing create-if-absent
 ///   clobber the winner's sidecar. The sidecar records the object file's identity (inode, size,
 ///   modification time) and is ignored unless they match, so a crash between the two steps
-///   yields an object without metadata, never an object with another object's metadata.
+///   yields an object without metadata, never an object with another object's metadata. A
+///   failed sidecar write after the object is committed is logged, not returned.
 /// - Listings skip every hidden (`.`-prefixed) entry, which covers `.meta/` and temporary
 ///   files; keys may not contain `.`-prefixed segments, so no object is hidden.
 /// - Object lock and legal hold are refused with [`StoreError::Configuration`]: a directory
@@ -247,7 +248,8 @@ fn read_sidecar(root: &Path, key: &str, file: FileId) -> Option<Sidecar> {
     }
 }
 
-/// Moves the fsynced temporary file into place, then writes the sidecar.
+/// Moves the fsynced temporary file into place, fsyncs the directory, then writes the sidecar
+/// (best effort).
 fn commit(
     root: &Path,
     key: &str,
@@ -281,7 +283,13 @@ fn commit(
         tmp.disarm();
     }
     sync_dir(&dir).map_err(|e| map_io(op, key, e))?;
-    write_sidecar(root, key, sidecar).map_err(|e| map_io(op, key, e))
+    // The object is committed and durable. Failing now would make a caller retry a
+    // create-if-absent put and then see its own object as someone else's; like the S3 store's
+    // sha256 tag, the sidecar is best effort (its absence is detected and shown as "no metadata").
+    if let Err(e) = write_sidecar(root, key, sidecar) {
+        tracing::warn!(key, error = %e, "could not write the object's metadata sidecar");
+    }
+    Ok(())
 }
 
 async fn blocking<T, F>(op: &'static str, key: &str, f: F) -> Result<T, StoreError>

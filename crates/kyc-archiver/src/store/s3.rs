@@ -73,6 +73,10 @@ pub enum Sse {
     /// SSE-S3 (`AES256`): keys managed by the store.
     S3,
     /// SSE-KMS (`aws:kms`), with the bucket's or account's default key when `key_id` is `None`.
+    ///
+    /// SeaweedFS without a configured KMS answers such writes with HTTP 500 `InternalError`,
+    /// which this store must report as [`StoreError::Unavailable`] (retryable); configuration
+    /// should only enable it where a KMS exists.
     Kms {
         /// KMS key id or ARN.
         key_id: Option<String>,
@@ -192,7 +196,15 @@ pub struct PendingUpload {
 ///   `sha256` (`PutObjectTagging`, permitted under object lock), which [`ObjectStore::head`]
 ///   reports as metadata key `sha256`.
 /// - SDK automatic request checksums and response validation are set to "when required", so
-///   the SDK adds no CRC32 or aws-chunked trailers of its own.
+///   the SDK adds no CRC32 or aws-chunked trailers of its own (operations whose checksum S3
+///   requires, such as `PutObjectTagging`, still get the SDK's CRC32 header).
+/// - With a conditional streamed put, a `HeadObject` first saves streaming gigabytes for an
+///   existing key; the conditional `CompleteMultipartUpload` is what decides.
+/// - Reads: `head` answers `None` on any 404, and a `HeadObject` 404 carries no error code, so
+///   a missing bucket looks like a missing key there; [`ObjectStore::check`] (readiness) and
+///   every other operation report a missing bucket as [`StoreError::Configuration`].
+/// - Failed tagging after a completed multipart upload is logged, not returned (see
+///   [`Stored::sha256`], which the caller records in the manifest either way).
 #[derive(Debug, Clone)]
 pub struct S3Store {
     inner: Arc<Inner>,
@@ -1569,18 +1581,18 @@ mod tests {
                         } else {
                             ""
                         };
-                        log.lock().unwrap().push(Captured {
-                            method,
-                            target,
-                            headers,
-                            body,
-                        });
                         // Every key is absent for HEAD (the create-if-absent fast path).
                         let status = if method == "HEAD" {
                             "404 Not Found"
                         } else {
                             "200 OK"
                         };
+                        log.lock().unwrap().push(Captured {
+                            method,
+                            target,
+                            headers,
+                            body,
+                        });
                         let response = format!(
                             "HTTP/1.1 {status}\r\nETag: \"etag\"\r\nx-amz-version-id: v1\r\n\
                              Content-Length: {}\r\n\r\n{xml}",
