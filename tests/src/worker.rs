@@ -36,7 +36,7 @@ pub fn worker_env(
         ("KYC_ARCHIVER_RETRY_DELAYS", "1s,2s"),
         ("KYC_ARCHIVER_NOT_READY_WAIT", "1s"),
         ("KYC_ARCHIVER_SHUTDOWN_GRACE", "30s"),
-        ("KYC_ARCHIVER_LOG", "info"),
+        ("KYC_ARCHIVER_LOG", "warn"),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))

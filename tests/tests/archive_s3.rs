@@ -307,3 +307,56 @@ async fn a_two_gib_video_streams_through_with_bounded_memory() {
         "peak RSS {peak_kib} KiB for a 2 GiB video"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_archivers_racing_on_s3_leave_one_manifest_and_matching_objects() {
+    let rig = rig(true).await;
+    let env = rig.env();
+    for _ in 0..3 {
+        let v = rig
+            .emulator
+            .create_verification(VerificationSpec {
+                video_size: Some(6 * 1024 * 1024),
+                ..VerificationSpec::ekyc()
+            })
+            .unwrap();
+        let spawn = || {
+            let completed = v.completed_at.to_rfc3339();
+            Command::new(bin("kyc-archiver", "kyc-archiver"))
+                .args([
+                    "archive",
+                    "--transaction-id",
+                    &v.transaction_id,
+                    "--merchant-biz-id",
+                    &v.merchant_biz_id,
+                    "--completed-at",
+                    &completed,
+                ])
+                .env_clear()
+                .env("PATH", std::env::var("PATH").unwrap_or_default())
+                .envs(&env)
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        };
+        let (a, b) = (spawn(), spawn());
+        let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
+        let outs = [ok(&a), ok(&b)];
+        let committed = outs.iter().filter(|o| o.starts_with("archived:")).count();
+        assert_eq!(committed, 1, "exactly one run commits: {outs:?}");
+        let m = rig.manifest(&v.transaction_id).await;
+        for a in &m.artifacts {
+            assert_eq!(rig.sha256(&a.key).await, a.sha256, "{}", a.key);
+        }
+        let listed = rig
+            .store
+            .list(&format!("{}/", v.transaction_id))
+            .await
+            .unwrap();
+        assert_eq!(
+            listed.len(),
+            m.artifacts.len() + 1,
+            "the losing attempt was removed: {listed:?}"
+        );
+    }
+}

@@ -183,6 +183,26 @@ async fn every_product_is_archived_through_the_queue() {
     assert_eq!(s.broker.count(&s.topology.work).await, 0);
     assert_eq!(s.broker.count(&s.topology.dead).await, 0);
     assert_eq!(s.broker.count(&s.topology.parked).await, 0);
+    // The metrics the dashboards use count what really happened.
+    assert!(worker.metric("kyc_archiver_checkresult_calls_total{code=\"Success\"}") >= 5.0);
+    assert_eq!(
+        worker.metric("kyc_archiver_videos_total{fate=\"deleted\"}"),
+        1.0
+    );
+    assert_eq!(
+        worker.metric("kyc_archiver_videos_total{fate=\"archived\"}"),
+        3.0
+    );
+    let video_bytes: u64 = manifests
+        .iter()
+        .filter_map(|m| m.artifact("video"))
+        .map(|a| a.bytes)
+        .sum();
+    assert_eq!(
+        worker.metric("kyc_archiver_bytes_archived_total{kind=\"video\"}"),
+        video_bytes as f64
+    );
+    assert!(worker.metric("kyc_archiver_video_deadline_slack_seconds_count") >= 4.0);
     drop(worker);
     s.teardown().await;
 }
@@ -468,5 +488,87 @@ async fn kill_9_during_uploads_then_restart_archives_everything_exactly_once() {
         );
     }
     assert_eq!(s.broker.count(&s.topology.dead).await, 0);
+    s.teardown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_video_deleted_soonest_is_archived_first() {
+    let s = setup().await;
+    let mut env = s.env();
+    env.insert("KYC_ARCHIVER_CONCURRENCY".to_owned(), "1".to_owned());
+    env.insert("KYC_ARCHIVER_PREFETCH".to_owned(), "16".to_owned());
+    // A slow first request keeps the single worker busy while the others arrive.
+    s.emulator
+        .set_faults(
+            cloudauth_emulator::Endpoint::Video,
+            FaultPlan::script([Fault::SlowStream {
+                bytes_per_second: 200_000,
+            }]),
+        )
+        .unwrap();
+    let blocker = s.verification(video(VerificationSpec::face_liveness(), 600_000));
+    let _worker = WorkerProcess::start(&env);
+    s.publish(&blocker).await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !s
+        .emulator
+        .requests()
+        .iter()
+        .any(|r| r.endpoint == cloudauth_emulator::Endpoint::Video)
+    {
+        assert!(Instant::now() < deadline, "the blocker never started");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Completed 25, 5, 20, 10 and 15 minutes ago: deleted in 5, 25, 10, 20 and 15 minutes,
+    // plus one whose video is already gone and one without a completion time (both last).
+    let mut requests = Vec::new();
+    for ago in [25u64, 5, 20, 10, 15, 45] {
+        let spec = VerificationSpec {
+            completed_ago: Some(Duration::from_secs(ago * 60)),
+            ..video(VerificationSpec::face_liveness(), 1000)
+        };
+        requests.push((Some(ago), s.verification(spec)));
+    }
+    let mut unknown = s.verification(video(VerificationSpec::face_liveness(), 1000));
+    unknown.completed_at = None;
+    requests.insert(2, (None, unknown));
+    for (_, r) in &requests {
+        s.publish(r).await;
+    }
+    let ids: Vec<&str> = requests
+        .iter()
+        .map(|(_, r)| r.transaction_id.as_str())
+        .collect();
+    s.wait_for_manifests(&ids, Duration::from_secs(60)).await;
+    // The order of CheckResult calls after the blocker's is the processing order.
+    let order: Vec<String> = s
+        .emulator
+        .requests()
+        .iter()
+        .filter(|r| r.endpoint == cloudauth_emulator::Endpoint::CheckResult)
+        .filter_map(|r| r.params.get("TransactionId").cloned())
+        .filter(|t| *t != blocker.transaction_id)
+        .collect();
+    let position = |ago: Option<u64>| {
+        let tx = &requests
+            .iter()
+            .find(|(a, _)| *a == ago)
+            .unwrap()
+            .1
+            .transaction_id;
+        order.iter().position(|t| t == tx).unwrap()
+    };
+    let urgent: Vec<usize> = [25, 20, 15, 10, 5]
+        .iter()
+        .map(|a| position(Some(*a)))
+        .collect();
+    assert!(
+        urgent.windows(2).all(|w| w[0] < w[1]),
+        "deadline order violated: {urgent:?} in {order:?}"
+    );
+    assert!(
+        position(Some(45)) > urgent[4] && position(None) > urgent[4],
+        "gone or unknown videos go last: {order:?}"
+    );
     s.teardown().await;
 }

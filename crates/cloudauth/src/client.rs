@@ -140,6 +140,37 @@ impl fmt::Debug for Clock {
     }
 }
 
+/// Told the outcome of every HTTP attempt: `Success`, the error's `Code`, or `transport` when
+/// no response arrived (for metrics; retried attempts included).
+#[derive(Clone, Default)]
+pub struct Observer(Option<Arc<dyn Fn(&str) + Send + Sync>>);
+
+impl Observer {
+    /// An observer calling `f` with each attempt's code.
+    pub fn new(f: impl Fn(&str) + Send + Sync + 'static) -> Self {
+        Observer(Some(Arc::new(f)))
+    }
+
+    fn observe(&self, outcome: &Result<CheckResult, Error>) {
+        if let Some(f) = &self.0 {
+            f(match outcome {
+                Ok(_) => SUCCESS_CODE,
+                Err(e) => e.code().unwrap_or("transport"),
+            });
+        }
+    }
+}
+
+impl fmt::Debug for Observer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "Observer(set)"
+        } else {
+            "Observer(none)"
+        })
+    }
+}
+
 /// Everything a [`Client`] needs. `Debug` masks the credentials.
 #[derive(Debug, Clone)]
 pub struct ClientConfig {
@@ -162,6 +193,8 @@ pub struct ClientConfig {
     pub user_agent: String,
     /// The clock that timestamps signatures.
     pub clock: Clock,
+    /// Told every attempt's outcome code.
+    pub observer: Observer,
 }
 
 impl ClientConfig {
@@ -178,6 +211,7 @@ impl ClientConfig {
             retry: RetryPolicy::default(),
             user_agent: DEFAULT_USER_AGENT.to_owned(),
             clock: Clock::system(),
+            observer: Observer::default(),
         }
     }
 
@@ -563,7 +597,9 @@ impl Client {
                 limiter.until_ready().await;
             }
             stage.store(STAGE_IN_FLIGHT, Ordering::Relaxed);
-            self.attempt(req, n).await
+            let outcome = self.attempt(req, n).await;
+            self.inner.config.observer.observe(&outcome);
+            outcome
         };
         let retrying = attempt
             .retry(self.inner.config.retry.backoff())

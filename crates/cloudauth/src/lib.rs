@@ -36,7 +36,8 @@ pub mod sign;
 pub use model::subcode;
 
 pub use client::{
-    Client, ClientConfig, Clock, RetryPolicy, SignatureScheme, SignedRequest, signed_request,
+    Client, ClientConfig, Clock, Observer, RetryPolicy, SignatureScheme, SignedRequest,
+    signed_request,
 };
 pub use credentials::{Credentials, CredentialsError};
 pub use endpoint::{Endpoint, EndpointError, Region};

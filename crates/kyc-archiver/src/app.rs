@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use cloudauth::{Client, ClientConfig, Credentials, RetryPolicy};
+use cloudauth::{Client, ClientConfig, Credentials, Observer, RetryPolicy};
 
 use crate::config::S3Settings;
 use crate::config::{Config, CredentialSource, StoreKind};
@@ -56,6 +56,10 @@ pub fn client(config: &Config) -> Result<Client, SetupError> {
         max_attempts: config.max_attempts,
         ..RetryPolicy::default()
     };
+    cc.observer = Observer::new(|code| {
+        metrics::counter!(crate::metrics::CHECKRESULT_CALLS, "code" => code.to_owned())
+            .increment(1);
+    });
     Ok(Client::new(cc)?)
 }
 

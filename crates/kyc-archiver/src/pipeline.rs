@@ -75,7 +75,10 @@ pub struct ArchiveSettings {
     pub video_connect_timeout: Duration,
     /// Read timeout (between bytes) for video downloads.
     pub video_read_timeout: Duration,
-    /// Chunks buffered between download and upload.
+    /// Chunks buffered between download and upload. Each chunk may keep the HTTP client's
+    /// whole read buffer (up to about 400 KiB) alive, and the buffer is full whenever the
+    /// upload is the slower side, so this bounds memory per video: the store accumulates
+    /// whole parts anyway, and the TCP window buffers the rest outside the process.
     pub video_buffer_chunks: usize,
 }
 
@@ -90,7 +93,7 @@ impl Default for ArchiveSettings {
             video_limits: PumpLimits::default(),
             video_connect_timeout: Duration::from_secs(5),
             video_read_timeout: Duration::from_secs(30),
-            video_buffer_chunks: 64,
+            video_buffer_chunks: 8,
         }
     }
 }
@@ -346,6 +349,7 @@ impl Archiver {
         {
             Ok(_) => {
                 tracing::info!(attempt = %attempt, video = ?manifest.video.fate, "bundle committed");
+                record_metrics(&manifest);
                 self.remove_unnamed(&keys, &manifest).await;
                 Ok(ArchiveReport {
                     outcome: Outcome::Archived,
@@ -572,6 +576,32 @@ impl Archiver {
             tracing::warn!(fate = ?record.fate, reason = record.reason.as_deref().unwrap_or(""), "video not archived");
         }
         Ok(record)
+    }
+}
+
+/// Counts what a committed bundle added.
+fn record_metrics(manifest: &Manifest) {
+    use crate::metrics as m;
+    for a in &manifest.artifacts {
+        let kind = match a.name.as_str() {
+            "checkresult" => "response",
+            "video" => "video",
+            _ => "image",
+        };
+        metrics::counter!(m::BYTES_ARCHIVED, "kind" => kind).increment(a.bytes);
+    }
+    let fate = match manifest.video.fate {
+        VideoFate::Archived => "archived",
+        VideoFate::Absent => "absent",
+        VideoFate::Deleted => "deleted",
+        VideoFate::Refused => "refused",
+        VideoFate::Failed => "failed",
+    };
+    metrics::counter!(m::VIDEOS, "fate" => fate).increment(1);
+    if manifest.video.fate != VideoFate::Absent
+        && let Some(slack) = manifest.video.slack_seconds
+    {
+        metrics::histogram!(m::VIDEO_DEADLINE_SLACK).record(slack as f64);
     }
 }
 

@@ -321,6 +321,14 @@ impl Ctx {
                 Outcome::AlreadyArchived => "already_archived",
             }),
             Err(e) => {
+                if let crate::pipeline::ArchiveError::Store(store) = &e {
+                    let class = if store.is_retryable() {
+                        "retryable"
+                    } else {
+                        "permanent"
+                    };
+                    metrics::counter!(m::STORE_ERRORS, "class" => class).increment(1);
+                }
                 let reason = e.to_string();
                 let topology = &self.settings.topology;
                 match e.class() {

@@ -564,6 +564,18 @@ async fn abort_upload(inner: Arc<Inner>, full_key: String, key: String, upload_i
     }
 }
 
+/// Whether writes carry the SigV4 payload hash (`x-amz-content-sha256` of the body).
+///
+/// With `sha256` and `content-md5` checksums every body already travels with its digest in a
+/// signed header (`x-amz-checksum-sha256` / `Content-MD5`) that the server verifies, so a
+/// signed payload would hash the same bytes a second time on both sides (for SHA-256, the very
+/// same digest). Those writes are sent as `UNSIGNED-PAYLOAD`; integrity is unchanged: a
+/// tampered body fails the checksum, a tampered checksum fails the signature. Without a
+/// checksum (`none`) the payload hash is the only integrity check, so the payload stays signed.
+fn signs_payload(mode: ChecksumMode) -> bool {
+    mode == ChecksumMode::None
+}
+
 async fn hash_part(
     mode: ChecksumMode,
     body: &Bytes,
@@ -592,7 +604,7 @@ async fn upload_part(
 ) -> Result<CompletedPart, StoreError> {
     let len = body.len();
     let (sha256, md5) = hash_part(inner.checksum_mode, &body, &key).await?;
-    let out = inner
+    let req = inner
         .client
         .upload_part()
         .bucket(&inner.bucket)
@@ -602,10 +614,13 @@ async fn upload_part(
         .content_length(content_length(&key, len)?)
         .set_checksum_sha256(sha256.clone())
         .set_content_md5(md5)
-        .body(aws_sdk_s3::primitives::ByteStream::from(body))
-        .send()
-        .await
-        .map_err(|e| store_error_from_sdk("upload part", &key, e))?;
+        .body(aws_sdk_s3::primitives::ByteStream::from(body));
+    let out = if signs_payload(inner.checksum_mode) {
+        req.send().await
+    } else {
+        req.customize().disable_payload_signing().send().await
+    }
+    .map_err(|e| store_error_from_sdk("upload part", &key, e))?;
     tracing::trace!(key = %key, part = part_number, bytes = len, "uploaded part");
     Ok(CompletedPart::builder()
         .part_number(part_number)
@@ -872,11 +887,13 @@ impl S3Store {
         }
         req = with_lock!(req, opts);
         req = with_sse!(req, &inner.sse);
-        let out = req
-            .body(aws_sdk_s3::primitives::ByteStream::from(body))
-            .send()
-            .await
-            .map_err(|e| store_error_from_sdk("put", key, e))?;
+        let req = req.body(aws_sdk_s3::primitives::ByteStream::from(body));
+        let out = if signs_payload(inner.checksum_mode) {
+            req.send().await
+        } else {
+            req.customize().disable_payload_signing().send().await
+        }
+        .map_err(|e| store_error_from_sdk("put", key, e))?;
         tracing::debug!(key, bytes, "stored object in s3");
         Ok(Stored {
             key: key.to_owned(),
