@@ -143,7 +143,9 @@ impl fmt::Debug for Clock {
 /// Told the outcome of every HTTP attempt: `Success`, the error's `Code`, or `transport` when
 /// no response arrived (for metrics; retried attempts included).
 #[derive(Clone, Default)]
-pub struct Observer(Option<Arc<dyn Fn(&str) + Send + Sync>>);
+pub struct Observer(Option<ObserverFn>);
+
+type ObserverFn = Arc<dyn Fn(&str) + Send + Sync>;
 
 impl Observer {
     /// An observer calling `f` with each attempt's code.
