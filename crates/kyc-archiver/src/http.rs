@@ -72,6 +72,14 @@ impl Publisher {
         result
     }
 
+    /// Closes the connection, if one is open.
+    pub async fn close(&self) {
+        if let Some((connection, channel)) = self.link.lock().await.take() {
+            let _ = channel.close(200, "shutdown").await;
+            let _ = connection.close(200, "shutdown").await;
+        }
+    }
+
     /// Whether the broker can be reached (connects if needed).
     pub async fn check(&self) -> Result<(), QueueError> {
         self.channel().await.map(|_| ())

@@ -353,11 +353,12 @@ async fn run_worker(config: &Config) -> anyhow::Result<ExitCode> {
         in_process_retries: config.in_process_retries,
     };
     let state = Arc::new(WorkerState::default());
+    let publisher = Arc::new(Publisher::new(config.amqp_url.expose(), topology));
     let http_state = HttpState {
         worker: Some(Arc::clone(&state)),
         store: Arc::clone(archiver.store()),
         prometheus: Some(prometheus),
-        publisher: Arc::new(Publisher::new(config.amqp_url.expose(), topology)),
+        publisher: Arc::clone(&publisher),
         callback: config.callback_token.as_ref().map(|t| CallbackSettings {
             token: t.expose().to_owned(),
             merchant_biz_id: config.callback_merchant_biz_id.clone(),
@@ -387,6 +388,7 @@ async fn run_worker(config: &Config) -> anyhow::Result<ExitCode> {
     kyc_archiver::queue::run(archiver, settings, state, shutdown).await?;
     signals.abort();
     let _ = server.await;
+    publisher.close().await;
     tracing::info!("kyc-archiver worker stopped");
     Ok(ExitCode::SUCCESS)
 }
