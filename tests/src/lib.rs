@@ -80,9 +80,33 @@ pub fn unique_bucket(prefix: &str) -> String {
 /// drive the real executable.
 pub fn bin(package: &str, name: &str) -> PathBuf {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    // Only the variables a plain `cargo build` in a shell would see: the test harness sets
+    // dozens more (CARGO_PKG_*, CARGO_MANIFEST_DIR, nextest's own), and build scripts that
+    // watch the environment would then rebuild half the tree, and rebuild it back on the
+    // next `cargo test`.
+    const PASSED: [&str; 12] = [
+        "PATH",
+        "HOME",
+        "USER",
+        "TMPDIR",
+        "LANG",
+        "CARGO_HOME",
+        "CARGO_TARGET_DIR",
+        "CARGO_BUILD_JOBS",
+        "RUSTUP_HOME",
+        "RUSTUP_TOOLCHAIN",
+        "RUSTFLAGS",
+        "CARGO_TERM_COLOR",
+    ];
     let status = std::process::Command::new(cargo)
         .args(["build", "--quiet", "-p", package, "--bin", name])
         .current_dir(repo_root())
+        .env_clear()
+        .envs(
+            PASSED
+                .iter()
+                .filter_map(|k| Some((*k, std::env::var_os(k)?))),
+        )
         .status()
         .expect("run cargo build");
     assert!(status.success(), "cargo build --bin {name} failed");

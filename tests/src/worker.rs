@@ -136,6 +136,48 @@ impl WorkerProcess {
     }
 }
 
+/// Runs `kyc-archiver run` with exactly `env` (plus PATH) for a run expected to end on its
+/// own; returns its exit status and standard error. Panics if it is still running after
+/// `timeout`.
+pub fn run_to_exit(
+    env: &BTreeMap<String, String>,
+    timeout: Duration,
+) -> (std::process::ExitStatus, String) {
+    use std::io::Read;
+    let mut child = Command::new(crate::bin("kyc-archiver", "kyc-archiver"))
+        .arg("run")
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .envs(env)
+        .env(
+            "KYC_ARCHIVER_HTTP_LISTEN",
+            format!("127.0.0.1:{}", crate::free_port()),
+        )
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start kyc-archiver run");
+    let mut stderr = child.stderr.take().expect("piped stderr");
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stderr.read_to_string(&mut text);
+        text
+    });
+    let deadline = Instant::now() + timeout;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("kyc-archiver run still running after {timeout:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    (status, reader.join().unwrap_or_default())
+}
+
 /// `kill -<signal> <pid>` (the command keeps the workspace free of unsafe code).
 fn send_signal(pid: i32, signal: i32) -> i32 {
     let status = Command::new("kill")

@@ -16,7 +16,7 @@ use kyc_archiver::store::{LocalDirStore, ObjectStore};
 use kyc_archiver::verify::{Selection, verify_store};
 use kyc_archiver_tests::amqp::Broker;
 use kyc_archiver_tests::proxy::Proxy;
-use kyc_archiver_tests::worker::{WorkerProcess, worker_env};
+use kyc_archiver_tests::worker::{WorkerProcess, run_to_exit, worker_env};
 use lapin::BasicProperties;
 use lapin::options::BasicPublishOptions;
 
@@ -570,5 +570,32 @@ async fn the_video_deleted_soonest_is_archived_first() {
         position(Some(45)) > urgent[4] && position(None) > urgent[4],
         "gone or unknown videos go last: {order:?}"
     );
+    s.teardown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_queue_declared_with_other_arguments_stops_the_worker_with_a_clear_error() {
+    let s = setup().await;
+    let request = s.verification(VerificationSpec::ekyc());
+    s.publish(&request).await;
+    let mut env = s.env();
+    // The work queue exists with the default delivery limit; asking for another is a
+    // configuration error the broker refuses (PRECONDITION_FAILED), not an outage.
+    env.insert("KYC_ARCHIVER_DELIVERY_LIMIT".to_owned(), "7".to_owned());
+    let (status, stderr) =
+        tokio::task::spawn_blocking(move || run_to_exit(&env, Duration::from_secs(60)))
+            .await
+            .unwrap();
+    assert!(!status.success(), "{status}");
+    assert!(
+        stderr.contains("PRECONDITION_FAILED") || stderr.contains("other arguments"),
+        "{stderr}"
+    );
+    // Nothing was consumed: the request still waits, and a worker with the queue's own
+    // settings archives it.
+    assert_eq!(s.broker.count(&s.topology.work).await, 1);
+    let _worker = WorkerProcess::start(&s.env());
+    s.wait_for_manifests(&[&request.transaction_id], Duration::from_secs(60))
+        .await;
     s.teardown().await;
 }

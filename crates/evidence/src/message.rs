@@ -108,23 +108,57 @@ fn all_chars(s: &str, pred: impl Fn(u8) -> bool) -> bool {
     s.bytes().all(pred)
 }
 
+/// The fields of [`ArchiveRequestV1`] (a test keeps this equal to the published schema).
+pub const FIELDS: [&str; 10] = [
+    "version",
+    "transaction_id",
+    "merchant_biz_id",
+    "completed_at",
+    "product",
+    "document_type",
+    "merchant_user_ref",
+    "legal_hold",
+    "retention",
+    "labels",
+];
+
+/// Short lowercase identifiers (field and variant names) may appear in reasons; anything
+/// else could be a value.
+fn is_name_like(s: &str) -> bool {
+    (1..=32).contains(&s.len())
+        && all_chars(s, |b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'
+        })
+}
+
 /// A serde error message without echoed values: serde quotes offending string values
-/// (`invalid value: string "..."`), which could carry personal data.
+/// (`invalid value: string "..."`, Debug-escaped) and names unknown keys in backticks, both of
+/// which could carry personal data. Quoted text is dropped whole, honouring backslash escapes;
+/// backticked text is kept only when it looks like a field or variant name.
 fn scrub(e: &serde_json::Error) -> String {
     let text = e.to_string();
     let mut out = String::with_capacity(text.len());
-    let mut in_quotes = false;
-    for c in text.chars() {
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
         match c {
-            '"' if !in_quotes => {
-                in_quotes = true;
-                out.push_str("\"…");
-            }
             '"' => {
-                in_quotes = false;
-                out.push('"');
+                out.push_str("\"…\"");
+                while let Some(c) = chars.next() {
+                    match c {
+                        '\\' => {
+                            chars.next();
+                        }
+                        '"' => break,
+                        _ => {}
+                    }
+                }
             }
-            _ if in_quotes => {}
+            '`' => {
+                let name: String = chars.by_ref().take_while(|&c| c != '`').collect();
+                out.push('`');
+                out.push_str(if is_name_like(&name) { &name } else { "…" });
+                out.push('`');
+            }
             _ => out.push(c),
         }
     }
@@ -162,6 +196,19 @@ impl ArchiveRequestV1 {
             .ok_or(MessageError::NoVersion)?;
         if version != CURRENT_VERSION {
             return Err(MessageError::UnsupportedVersion(version));
+        }
+        // Unknown keys are refused here rather than by serde, whose message would quote the
+        // key verbatim (a key can carry personal data, or backticks that defeat scrubbing).
+        if let Some(key) = object.keys().find(|k| !FIELDS.contains(&k.as_str())) {
+            let shown = if is_name_like(key) {
+                format!("`{key}`")
+            } else {
+                "(a key that is not a field name)".to_owned()
+            };
+            return Err(MessageError::Invalid(format!(
+                "unknown field {shown}, expected one of {}",
+                FIELDS.join(", ")
+            )));
         }
         let request: Self =
             serde_json::from_value(value).map_err(|e| MessageError::Invalid(scrub(&e)))?;
@@ -324,9 +371,41 @@ mod tests {
 
     #[test]
     fn reasons_never_echo_values() {
-        let body = br#"{"version":1,"transaction_id":"t","merchant_biz_id":"m","completed_at":"CHAN TAI MAN"}"#;
+        let bodies: [&[u8]; 5] = [
+            br#"{"version":1,"transaction_id":"t","merchant_biz_id":"m","completed_at":"CHAN TAI MAN"}"#,
+            // An escaped quote inside the value must not end the redaction early.
+            br#"{"version":1,"transaction_id":"t","merchant_biz_id":"m","completed_at":"x\"CHAN TAI MAN"}"#,
+            br#"{"version":1,"transaction_id":"t","merchant_biz_id":"m","completed_at":"x\\\"CHAN"}"#,
+            br#"{"version":1,"transaction_id":"t","merchant_biz_id":"m","CHAN TAI MAN":1}"#,
+            br#"{"version":1,"transaction_id":"t","merchant_biz_id":"m","product":"CHAN TAI MAN"}"#,
+        ];
+        for body in bodies {
+            let err = ArchiveRequestV1::parse(body).unwrap_err().to_string();
+            assert!(!err.contains("CHAN"), "{err}");
+            assert!(!err.contains("MAN"), "{err}");
+        }
+    }
+
+    #[test]
+    fn scrubbed_reasons_keep_field_names() {
+        let body = br#"{"version":1,"transaction_id":"t","merchant_biz_id":"m","colour":1}"#;
         let err = ArchiveRequestV1::parse(body).unwrap_err().to_string();
-        assert!(!err.contains("CHAN"), "{err}");
+        assert!(err.contains("`colour`"), "{err}");
+    }
+
+    #[test]
+    fn the_field_list_is_the_schema_s() {
+        let schema = json_schema();
+        let mut published: Vec<&str> = schema["properties"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        let mut fields = FIELDS.to_vec();
+        published.sort_unstable();
+        fields.sort_unstable();
+        assert_eq!(published, fields);
     }
 
     /// Regenerate with `UPDATE_SCHEMAS=1 cargo test -p evidence`.

@@ -174,13 +174,13 @@ pub const SETTINGS: &[Setting] = &[
     s(
         "store.s3_part_size",
         "KYC_ARCHIVER_S3_PART_SIZE",
-        Some("16MiB"),
+        Some("8MiB"),
         "Multipart part size (at least 5 MiB).",
     ),
     s(
         "store.s3_upload_concurrency",
         "KYC_ARCHIVER_S3_UPLOAD_CONCURRENCY",
-        Some("4"),
+        Some("3"),
         "Parts uploaded at once per video; memory per video is about part size times (this + 1).",
     ),
     s(
@@ -289,6 +289,12 @@ pub const SETTINGS: &[Setting] = &[
         "Attempts before a retried or delayed message is dead-lettered.",
     ),
     s(
+        "queue.delivery_limit",
+        "KYC_ARCHIVER_DELIVERY_LIMIT",
+        Some("100"),
+        "x-delivery-limit of the work queue: deliveries before the broker itself dead-letters a message (a backstop above worker.crash_limit; it also counts returns of messages that only waited in a killed worker's prefetch window). Fixed when the queue is created: RabbitMQ refuses a different value for an existing queue (PRECONDITION_FAILED) and the worker exits; change it with a policy or a new queue.",
+    ),
+    s(
         "worker.concurrency",
         "KYC_ARCHIVER_CONCURRENCY",
         Some("8"),
@@ -311,6 +317,12 @@ pub const SETTINGS: &[Setting] = &[
         "KYC_ARCHIVER_IN_PROCESS_RETRIES",
         Some("2"),
         "Immediate retries of transient failures before a message goes to a retry queue.",
+    ),
+    s(
+        "worker.crash_limit",
+        "KYC_ARCHIVER_CRASH_LIMIT",
+        Some("5"),
+        "Unfinished attempts (evidence stored, never committed, more than failed attempts explain) after which a redelivered request is dead-lettered with class crash_loop instead of crashing the worker again; 0 disables. Must be below queue.delivery_limit.",
     ),
     s(
         "http.listen",
@@ -635,6 +647,10 @@ pub struct Config {
     pub shutdown_grace: Duration,
     /// In-process retries.
     pub in_process_retries: u32,
+    /// Broker delivery limit of the work queue.
+    pub delivery_limit: u32,
+    /// Unfinished attempts that make a redelivered request a crash loop (0: off).
+    pub crash_limit: u32,
     /// HTTP listen address.
     pub http_listen: SocketAddr,
     /// Callback token (enables the callback endpoint).
@@ -924,6 +940,14 @@ impl Config {
         }
         let shutdown_grace = c.duration("worker.shutdown_grace");
         let in_process_retries = c.number("worker.in_process_retries", 0u32).unwrap_or(0);
+        let delivery_limit = c.number("queue.delivery_limit", 1u32).unwrap_or(1);
+        let crash_limit = c.number("worker.crash_limit", 0u32).unwrap_or(0);
+        if crash_limit >= delivery_limit {
+            c.problems.push(format!(
+                "{}: must be below queue.delivery_limit ({delivery_limit}), or the broker dead-letters a crash loop first, without a reason",
+                Checker::name("worker.crash_limit")
+            ));
+        }
         let http_listen = c.parse("http.listen", |v| {
             v.parse::<SocketAddr>()
                 .map_err(|_| format!("{v:?} is not an address such as 0.0.0.0:9464"))
@@ -965,6 +989,8 @@ impl Config {
                 prefetch,
                 shutdown_grace,
                 in_process_retries,
+                delivery_limit,
+                crash_limit,
                 http_listen,
                 callback_token: raw.get("http.callback_token").map(|t| Secret(t.to_owned())),
                 callback_merchant_biz_id: raw
@@ -1174,6 +1200,24 @@ mod tests {
             err.to_string().contains("object lock needs the s3 store"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn the_crash_limit_must_stay_below_the_broker_delivery_limit() {
+        let c = Config::from_raw(&RawConfig::load(None, &env(&CREDS)).unwrap()).unwrap();
+        assert_eq!((c.crash_limit, c.delivery_limit), (5, 100));
+        let mut pairs = CREDS.to_vec();
+        pairs.push(("KYC_ARCHIVER_CRASH_LIMIT", "20"));
+        pairs.push(("KYC_ARCHIVER_DELIVERY_LIMIT", "20"));
+        let err = Config::from_raw(&RawConfig::load(None, &env(&pairs)).unwrap()).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("worker.crash_limit (KYC_ARCHIVER_CRASH_LIMIT): must be below queue.delivery_limit (20)"),
+            "{err}"
+        );
+        pairs[CREDS.len()].1 = "0";
+        let c = Config::from_raw(&RawConfig::load(None, &env(&pairs)).unwrap()).unwrap();
+        assert_eq!((c.crash_limit, c.delivery_limit), (0, 20));
     }
 
     #[test]

@@ -314,7 +314,10 @@ async fn verify(config: &Config, args: VerifyArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn topology(config: &Config) -> Topology {
-    Topology::new(&config.queue_prefix, &config.retry_delays)
+    Topology {
+        delivery_limit: config.delivery_limit,
+        ..Topology::new(&config.queue_prefix, &config.retry_delays)
+    }
 }
 
 async fn shutdown_signal() {
@@ -351,6 +354,7 @@ async fn run_worker(config: &Config) -> anyhow::Result<ExitCode> {
         shutdown_grace: config.shutdown_grace,
         max_attempts: config.max_attempts_queue,
         in_process_retries: config.in_process_retries,
+        crash_limit: config.crash_limit,
     };
     let state = Arc::new(WorkerState::default());
     let publisher = Arc::new(Publisher::new(config.amqp_url.expose(), topology));

@@ -139,6 +139,10 @@ pub enum ArchiveError {
     /// The video upload ended without all its bytes; nothing was committed.
     #[error("video upload incomplete: {0}")]
     Incomplete(String),
+    /// The video server kept failing while the video may still exist; nothing was committed,
+    /// so that a later attempt can still fetch it.
+    #[error("video not fetched yet: {0}")]
+    VideoUnavailable(String),
     /// A manifest exists but its bundle does not check out: needs a human, never overwritten.
     #[error("existing bundle does not verify: {0}")]
     BundleInvalid(String),
@@ -150,7 +154,7 @@ impl ArchiveError {
         match self {
             Self::InvalidRequest(_) => ErrorClass::Permanent,
             Self::NotReady { .. } => ErrorClass::RetryLater,
-            Self::Incomplete(_) => ErrorClass::RetrySoon,
+            Self::Incomplete(_) | Self::VideoUnavailable(_) => ErrorClass::RetrySoon,
             Self::CheckResult(e) => e.class(),
             Self::Store(e) if e.is_retryable() => ErrorClass::RetrySoon,
             Self::Store(StoreError::AlreadyExists { .. }) => ErrorClass::RetrySoon,
@@ -370,6 +374,26 @@ impl Archiver {
         }
     }
 
+    /// How many attempts stored evidence under `transaction_id` without committing it: the
+    /// distinct attempt directories while there is no manifest, 0 once there is one. An
+    /// attempt that failed cleanly and one cut short by a crash both count; the worker's
+    /// crash-loop guard subtracts what its failed attempts explain.
+    pub async fn unfinished_attempts(&self, transaction_id: &str) -> Result<usize, ArchiveError> {
+        let keys = BundleKeys::new(transaction_id)
+            .map_err(|e| ArchiveError::InvalidRequest(e.to_string()))?;
+        let listing = self.store.list(&keys.prefix()).await?;
+        let manifest = keys.manifest();
+        if listing.iter().any(|o| o.key == manifest) {
+            return Ok(0);
+        }
+        let attempts: std::collections::BTreeSet<&str> = listing
+            .iter()
+            .filter_map(|o| o.key.strip_prefix(&keys.prefix())?.split_once('/'))
+            .map(|(attempt, _)| attempt)
+            .collect();
+        Ok(attempts.len())
+    }
+
     /// The committed bundle of `keys`, checked, with unnamed objects removed; `None` when
     /// there is no manifest yet.
     async fn existing(&self, keys: &BundleKeys) -> Result<Option<ArchiveReport>, ArchiveError> {
@@ -567,7 +591,14 @@ impl Archiver {
                 record.fate = VideoFate::Refused;
                 record.reason = Some(reason);
             }
-            (PumpEnd::Failed(reason), _) => {
+            (PumpEnd::Unavailable(reason), _)
+                if deadline::video_may_exist(Utc::now(), request.completed_at).unwrap_or(true) =>
+            {
+                // Committing now would give up a video that may still be fetched: fail the
+                // attempt, so it is retried until the video is fetched or deleted.
+                return Err(ArchiveError::VideoUnavailable(reason));
+            }
+            (PumpEnd::Failed(reason) | PumpEnd::Unavailable(reason), _) => {
                 record.fate = VideoFate::Failed;
                 record.reason = Some(reason);
             }

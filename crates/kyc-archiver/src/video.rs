@@ -202,7 +202,11 @@ pub enum PumpEnd {
     Gone(String),
     /// The policy forbids the download (scheme, host, size).
     Refused(String),
-    /// Downloading failed for another reason.
+    /// The video server kept failing (attempts or fresh URLs exhausted, refreshing the URL
+    /// failed): worth another try while the video may still live.
+    Unavailable(String),
+    /// Downloading failed in a way another try would repeat (an unexpected answer, a length
+    /// that changed between responses).
     Failed(String),
     /// The consumer stopped reading (the store failed); not the video's fault.
     ConsumerGone,
@@ -305,7 +309,7 @@ impl Pump {
                 );
             }
             if attempts >= self.limits.max_attempts {
-                break PumpEnd::Failed(format!("gave up after {attempts} download attempts"));
+                break PumpEnd::Unavailable(format!("gave up after {attempts} download attempts"));
             }
             attempts += 1;
             let next = match self.policy.check(&parse_url(&url)) {
@@ -319,7 +323,7 @@ impl Pump {
                 }
                 Attempt::Refresh(reason) => {
                     if refreshes >= self.limits.max_refreshes {
-                        break PumpEnd::Failed(format!(
+                        break PumpEnd::Unavailable(format!(
                             "{reason}; gave up after {refreshes} fresh urls"
                         ));
                     }
@@ -333,7 +337,7 @@ impl Pump {
                             );
                         }
                         Err(reason) => {
-                            break PumpEnd::Failed(format!(
+                            break PumpEnd::Unavailable(format!(
                                 "refreshing the video url failed: {reason}"
                             ));
                         }

@@ -10,7 +10,7 @@ use cloudauth_emulator::faults::{Endpoint as FaultEndpoint, Fault, FaultPlan};
 use cloudauth_emulator::{Emulator, EmulatorConfig, RunningEmulator, VerificationSpec};
 use evidence::manifest::{Manifest, VideoFate};
 use evidence::verify::Finding;
-use kyc_archiver::pipeline::{ArchiveRequest, ArchiveSettings, Archiver, Outcome};
+use kyc_archiver::pipeline::{ArchiveError, ArchiveRequest, ArchiveSettings, Archiver, Outcome};
 use kyc_archiver::store::{LocalDirStore, ObjectStore};
 use kyc_archiver::verify::{Selection, verify_store};
 use kyc_archiver::video::PumpLimits;
@@ -304,22 +304,64 @@ async fn refused_and_failed_videos_are_recorded_with_their_reason() {
     assert_eq!(m.video.fate, VideoFate::Refused);
     assert!(m.video.reason.as_deref().unwrap().contains("exceeds"));
 
+    // A server answering 400 would answer it again: recorded as failed at once.
     let (_, request) = rig.create(video_spec(VerificationSpec::ekyc(), 1000));
+    let bad_request = Fault::Error {
+        status: 400,
+        code: "InvalidArgument".to_owned(),
+        message: None,
+    };
+    rig.emulator
+        .set_faults(FaultEndpoint::Video, FaultPlan::rate(bad_request, 1.0))
+        .unwrap();
+    let m = rig.archiver().archive(&request).await.unwrap().manifest;
+    rig.emulator.clear_faults();
+    assert_eq!(m.video.fate, VideoFate::Failed);
+    assert_eq!(m.video.fetch_attempts, 1);
+    rig.assert_bundle_intact(&m).await;
+}
+
+#[tokio::test]
+async fn a_video_server_failing_while_the_video_lives_fails_the_attempt_without_a_manifest() {
+    let rig = rig().await;
+    let (v, request) = rig.create(video_spec(VerificationSpec::ekyc(), 1000));
     rig.emulator
         .set_faults(
             FaultEndpoint::Video,
             FaultPlan::rate(Fault::InternalError, 1.0),
         )
         .unwrap();
-    let m = rig
+    let err = rig
         .archiver_with(|s| s.video_limits.max_attempts = 3)
         .archive(&request)
         .await
-        .unwrap()
-        .manifest;
+        .unwrap_err();
+    assert!(matches!(err, ArchiveError::VideoUnavailable(_)), "{err:?}");
+    assert_eq!(err.class(), ErrorClass::RetrySoon);
+    let videos = rig
+        .emulator
+        .requests()
+        .iter()
+        .filter(|r| r.endpoint == FaultEndpoint::Video)
+        .count();
+    assert_eq!(videos, 3);
+    assert!(
+        rig.store
+            .get(&format!("{}/manifest.json", request.transaction_id))
+            .await
+            .unwrap()
+            .is_none(),
+        "nothing may be committed while the video may still be fetched"
+    );
+
+    // The server recovers: the next attempt archives the video.
     rig.emulator.clear_faults();
-    assert_eq!(m.video.fate, VideoFate::Failed);
-    assert_eq!(m.video.fetch_attempts, 3);
+    let m = rig.archiver().archive(&request).await.unwrap().manifest;
+    assert_eq!(m.video.fate, VideoFate::Archived);
+    assert_eq!(
+        m.artifact("video").unwrap().sha256,
+        hex::encode(v.video_sha256().unwrap())
+    );
     rig.assert_bundle_intact(&m).await;
 }
 

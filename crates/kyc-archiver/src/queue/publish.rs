@@ -17,6 +17,19 @@ pub enum QueueError {
     Nacked,
 }
 
+impl QueueError {
+    /// Whether the broker refused a declaration because the queue exists with other
+    /// arguments (PRECONDITION_FAILED): a configuration error that retrying cannot fix.
+    pub fn is_topology_conflict(&self) -> bool {
+        use lapin::protocol::{AMQPErrorKind, AMQPSoftError};
+        matches!(
+            self,
+            Self::Amqp(lapin::Error::ProtocolError(e))
+                if matches!(e.kind(), AMQPErrorKind::Soft(AMQPSoftError::PRECONDITIONFAILED))
+        )
+    }
+}
+
 /// Connects with the tokio executor and reactor.
 pub async fn connect(url: &str) -> Result<Connection, QueueError> {
     let properties = ConnectionProperties::default()

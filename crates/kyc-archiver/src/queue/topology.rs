@@ -36,6 +36,11 @@ pub struct Topology {
     pub delivery_limit: u32,
 }
 
+/// Default `x-delivery-limit` of the work queue: a backstop far above the worker's own
+/// crash-loop guard, since the broker also counts returns of messages that merely waited in a
+/// crashed worker's prefetch window.
+pub const DEFAULT_DELIVERY_LIMIT: u32 = 100;
+
 /// Default delays of the retry queues.
 pub const DEFAULT_RETRY_DELAYS: [Duration; 4] = [
     Duration::from_secs(10),
@@ -59,7 +64,7 @@ impl Topology {
                 .collect(),
             dead: format!("{prefix}.dead"),
             parked: format!("{prefix}.parked"),
-            delivery_limit: 20,
+            delivery_limit: DEFAULT_DELIVERY_LIMIT,
         }
     }
 

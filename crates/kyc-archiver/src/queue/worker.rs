@@ -11,6 +11,11 @@
 //! - SHOULD retry transient failures in process, then through delay queues of growing TTL.
 //! - SHOULD process the requests whose video is deleted soonest first, within the prefetch
 //!   window.
+//! - MUST NOT crash forever on one request: a redelivered request whose unfinished attempts
+//!   (evidence stored, never committed) exceed what its failed attempts explain by
+//!   `crash_limit` is dead-lettered with class `crash_loop`. The broker's `x-delivery-limit`
+//!   is only a backstop: it also counts returns of messages that merely waited in a killed
+//!   worker's prefetch window.
 //! - On shutdown, SHOULD finish in-flight work within the grace period and return what was
 //!   not started to the queue.
 
@@ -42,7 +47,7 @@ use crate::pipeline::{ArchiveRequest, Archiver, Outcome};
 /// Header: why the message was moved.
 pub const H_REASON: &str = "x-kyc-reason";
 /// Header: the error class (`retry_soon`, `retry_later`, `permanent`, `configuration`,
-/// `invalid_message`, `retries_exhausted`).
+/// `invalid_message`, `retries_exhausted`, `crash_loop`).
 pub const H_CLASS: &str = "x-kyc-error-class";
 /// Header: archive attempts made so far.
 pub const H_ATTEMPT: &str = "x-kyc-attempt";
@@ -68,11 +73,14 @@ pub struct WorkerSettings {
     pub max_attempts: u32,
     /// Retries of retry-soon failures inside one attempt.
     pub in_process_retries: u32,
+    /// Unexplained unfinished attempts after which a redelivered request is dead-lettered as
+    /// a crash loop; 0 disables the guard.
+    pub crash_limit: u32,
 }
 
 impl WorkerSettings {
     /// Defaults for `amqp_url`: prefix `kyc-archiver`, 8 at once, prefetch 32, 60 s grace,
-    /// 12 attempts, 2 in-process retries.
+    /// 12 attempts, 2 in-process retries, crash limit 5.
     pub fn new(amqp_url: impl Into<String>) -> Self {
         Self {
             amqp_url: amqp_url.into(),
@@ -82,6 +90,7 @@ impl WorkerSettings {
             shutdown_grace: Duration::from_secs(60),
             max_attempts: 12,
             in_process_retries: 2,
+            crash_limit: 5,
         }
     }
 }
@@ -288,6 +297,37 @@ struct Ctx {
 }
 
 impl Ctx {
+    /// The crash-loop verdict for a redelivered request: `Some` when its unfinished attempts
+    /// exceed what its earlier, cleanly failed attempts explain by the crash limit.
+    async fn crash_loop(&self, transaction_id: &str, attempt: u32) -> Option<Disposition> {
+        let limit = usize::try_from(self.settings.crash_limit).ok()?;
+        if limit == 0 {
+            return None;
+        }
+        let unfinished = match self.archiver.unfinished_attempts(transaction_id).await {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not count unfinished attempts; archiving anyway");
+                return None;
+            }
+        };
+        // Each earlier round through a retry queue may have left one directory per try.
+        let explained =
+            (attempt.saturating_sub(1) as usize) * (self.settings.in_process_retries as usize + 1);
+        let crashes = unfinished.saturating_sub(explained);
+        (crashes >= limit).then(|| {
+            tracing::error!(alarm = true, unfinished, crashes, "request keeps stopping the worker mid-attempt: dead-lettering it");
+            Disposition::Move {
+                queue: self.settings.topology.dead.clone(),
+                class: "crash_loop",
+                reason: format!(
+                    "{crashes} attempts stored evidence and never finished (limit {limit}): the request appears to crash the worker; the cut-short attempts are kept until a replay archives it"
+                ),
+                outcome: "dead_lettered",
+            }
+        })
+    }
+
     async fn decide(&self, request: &ArchiveRequestV1, attempt: u32) -> Disposition {
         let request = to_archive_request(request);
         let mut retries = 0;
@@ -386,8 +426,21 @@ impl Ctx {
         let span = tracing::info_span!("request", transaction_id = %request.transaction_id, redelivered = delivery.redelivered);
         let attempt = header_u32(&delivery, H_ATTEMPT) + 1;
         metrics::gauge!(m::IN_FLIGHT).increment(1.0);
-        let disposition =
-            tracing::Instrument::instrument(self.decide(&request, attempt), span.clone()).await;
+        let disposition = tracing::Instrument::instrument(
+            async {
+                let crash_loop = if delivery.redelivered {
+                    self.crash_loop(&request.transaction_id, attempt).await
+                } else {
+                    None
+                };
+                match crash_loop {
+                    Some(d) => d,
+                    None => self.decide(&request, attempt).await,
+                }
+            },
+            span.clone(),
+        )
+        .await;
         metrics::gauge!(m::IN_FLIGHT).decrement(1.0);
         let result = match disposition {
             Disposition::Ack(outcome) => {
@@ -409,7 +462,7 @@ impl Ctx {
                     metrics::counter!(m::REQUESTS, "outcome" => outcome).increment(1);
                     let kind = match class {
                         "configuration" => "parked",
-                        "permanent" | "retries_exhausted" => "dead",
+                        "permanent" | "retries_exhausted" | "crash_loop" => "dead",
                         _ => "retry",
                     };
                     metrics::counter!(m::DISPOSITIONS, "queue" => kind).increment(1);
@@ -432,7 +485,8 @@ enum SessionEnd {
 }
 
 /// Runs the worker until `shutdown` completes: connects (and reconnects with backoff),
-/// declares the topology, consumes and archives.
+/// declares the topology, consumes and archives. Returns an error only when retrying cannot
+/// help: the broker refused the queue declarations (an existing queue has other arguments).
 pub async fn run(
     archiver: Archiver,
     settings: WorkerSettings,
@@ -460,6 +514,11 @@ pub async fn run(
             }
             Ok(SessionEnd::Lost(reason)) => {
                 tracing::warn!(%reason, "broker connection lost, reconnecting")
+            }
+            Err(e) if e.is_topology_conflict() => {
+                state.set_connected(false);
+                tracing::error!(error = %e, "the broker refused the queue declarations: a queue exists with other arguments (e.g. queue.delivery_limit or the retry delays changed); use the old values, a policy, or a new queue.prefix");
+                return Err(e);
             }
             Err(e) => tracing::warn!(error = %e, "broker unavailable, reconnecting"),
         }

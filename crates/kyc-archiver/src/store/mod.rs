@@ -87,7 +87,7 @@ pub struct PutOptions {
     /// Expected total size of a streamed body, if known (for example from `Content-Length`).
     ///
     /// The S3 store grows its part size so that the object fits in [`MAX_PARTS`] parts. Without
-    /// a hint the largest streamable object is `part_size × 10,000` (156.25 GiB with the 16 MiB
+    /// a hint the largest streamable object is `part_size × 10,000` (78.125 GiB with the 8 MiB
     /// default). Ignored by [`ObjectStore::put`] and by the local store.
     pub size_hint: Option<u64>,
 }

@@ -38,13 +38,13 @@ use super::{
 /// Smallest part S3 accepts (except the last part of an upload).
 pub const MIN_PART_SIZE: usize = 5 << 20;
 /// Default part size of streamed uploads.
-pub const DEFAULT_PART_SIZE: usize = 16 << 20;
+pub const DEFAULT_PART_SIZE: usize = 8 << 20;
 /// Largest part S3 accepts.
 pub const MAX_PART_SIZE: usize = 5 << 30;
 /// Most parts one multipart upload may have.
 pub const MAX_PARTS: u64 = 10_000;
 /// Default number of parts uploaded concurrently.
-pub const DEFAULT_UPLOAD_CONCURRENCY: usize = 4;
+pub const DEFAULT_UPLOAD_CONCURRENCY: usize = 3;
 /// Largest body of a single `PutObject`.
 const MAX_SINGLE_PUT: usize = 5 << 30;
 /// Bodies at least this large are hashed on the blocking pool.
@@ -153,7 +153,7 @@ pub struct S3Config {
 
 impl S3Config {
     /// Defaults for `bucket`: no prefix, endpoint/region/credentials from the environment,
-    /// virtual-host addressing, SHA-256 checksums, 16 MiB parts, 4 concurrent parts, no SSE,
+    /// virtual-host addressing, SHA-256 checksums, 8 MiB parts, 3 concurrent parts, no SSE,
     /// 5-minute attempt timeout.
     pub fn new(bucket: impl Into<String>) -> Self {
         Self {
