@@ -1,6 +1,7 @@
 //! Wiring: typed configuration in, ready resources out. No business logic here.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use cloudauth::{Client, ClientConfig, Credentials, Observer, RetryPolicy};
 
@@ -66,7 +67,16 @@ pub fn client(config: &Config) -> Result<Client, SetupError> {
 /// The object store described by `config`.
 pub async fn store(config: &Config) -> Result<Arc<dyn ObjectStore>, SetupError> {
     Ok(match &config.store {
-        StoreKind::Local(dir) => Arc::new(LocalDirStore::new(dir.clone()).await?),
+        StoreKind::Local(dir) => {
+            let store = LocalDirStore::new(dir.clone()).await?;
+            // Writes take seconds; an hour-old temporary file was left by a killed process.
+            match store.sweep_temporary(Duration::from_secs(3600)).await {
+                Ok(0) => {}
+                Ok(removed) => tracing::info!(removed, "removed temporary files left by crashes"),
+                Err(e) => tracing::warn!(error = %e, "could not sweep temporary files"),
+            }
+            Arc::new(store)
+        }
         StoreKind::S3(s3) => Arc::new(S3Store::new(s3_config(s3)).await?),
     })
 }

@@ -322,6 +322,20 @@ impl LocalDirStore {
         })
     }
 
+    /// Removes temporary files (`.<name>.tmp-<uuid>`, objects and sidecars) older than
+    /// `min_age`: what a process killed mid-write leaves behind. Younger ones may belong to a
+    /// write in progress in another process and are kept. Returns how many were removed.
+    pub async fn sweep_temporary(&self, min_age: std::time::Duration) -> Result<usize, StoreError> {
+        let root = Arc::clone(&self.root);
+        blocking("sweep", "", move || {
+            let cutoff = std::time::SystemTime::now()
+                .checked_sub(min_age)
+                .unwrap_or(std::time::UNIX_EPOCH);
+            sweep(&root, cutoff).map_err(|e| map_io("sweep", "", e))
+        })
+        .await
+    }
+
     /// The store's root directory (canonical).
     pub fn root(&self) -> &Path {
         &self.root
@@ -601,6 +615,42 @@ impl ObjectStore for LocalDirStore {
     }
 }
 
+/// Whether `name` is one of this store's temporary names (see [`temp_name`]).
+fn is_temp_name(name: &str) -> bool {
+    name.starts_with('.')
+        && name
+            .rsplit_once(".tmp-")
+            .is_some_and(|(_, id)| id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// Removes temporary files last modified before `cutoff` under `dir`, `.meta/` included.
+fn sweep(dir: &Path, cutoff: std::time::SystemTime) -> io::Result<usize> {
+    let entries = match fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if is_absent(&e) => return Ok(0),
+        Err(e) => return Err(e),
+    };
+    let mut removed = 0;
+    for entry in entries {
+        let entry = entry?;
+        let file_type = entry.file_type()?;
+        let name = entry.file_name();
+        if file_type.is_dir() {
+            removed += sweep(&entry.path(), cutoff)?;
+        } else if file_type.is_file()
+            && name.to_str().is_some_and(is_temp_name)
+            && entry.metadata()?.modified()? < cutoff
+        {
+            match fs::remove_file(entry.path()) {
+                Ok(()) => removed += 1,
+                Err(e) if is_absent(&e) => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    Ok(removed)
+}
+
 /// Collects the objects under `dir` (whose key prefix is `rel`, empty or ending in `/`) whose
 /// keys start with `prefix`, skipping hidden entries and anything that is not a regular file or
 /// directory.
@@ -682,6 +732,50 @@ mod tests {
         rec(root, "", &mut out);
         out.sort();
         out
+    }
+
+    #[tokio::test]
+    async fn temporary_files_left_by_a_crash_are_swept_once_old_enough() {
+        let (_dir, store) = fresh().await;
+        store
+            .put(
+                "tx/a/one.bin",
+                Bytes::from_static(b"kept"),
+                &PutOptions::default(),
+            )
+            .await
+            .unwrap();
+        let root = store.root().to_path_buf();
+        let crashed = [
+            root.join("tx/a").join(temp_name("two.bin")),
+            root.join(".meta/tx/a").join(temp_name("two.bin.json")),
+        ];
+        for path in &crashed {
+            fs::create_dir_all(path.parent().unwrap()).unwrap();
+            fs::write(path, b"partial").unwrap();
+        }
+        // Too young: perhaps another process is writing them.
+        assert_eq!(
+            store
+                .sweep_temporary(std::time::Duration::from_secs(3600))
+                .await
+                .unwrap(),
+            0
+        );
+        assert!(crashed.iter().all(|p| p.exists()));
+        assert_eq!(
+            store
+                .sweep_temporary(std::time::Duration::ZERO)
+                .await
+                .unwrap(),
+            2
+        );
+        assert_no_temp_files(&root);
+        assert_eq!(
+            store.get("tx/a/one.bin").await.unwrap().unwrap(),
+            Bytes::from_static(b"kept")
+        );
+        assert!(!is_temp_name(".tmp-x") && !is_temp_name("a.tmp-0123456789abcdef0123456789abcdef"));
     }
 
     fn assert_no_temp_files(root: &Path) {
