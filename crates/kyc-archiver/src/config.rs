@@ -1131,7 +1131,7 @@ mod tests {
         assert_eq!(s3.endpoint.as_deref(), Some("http://127.0.0.1:8333"));
         assert_eq!(s3.region, "ap-southeast-1");
         assert!(s3.path_style);
-        assert_eq!(s3.part_size, 16 << 20);
+        assert_eq!(s3.part_size, 8 << 20);
     }
 
     #[test]

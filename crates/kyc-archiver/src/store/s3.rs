@@ -442,6 +442,9 @@ struct PartReader {
     hasher: Sha256,
     bytes: u64,
     eof: bool,
+    /// Buffers of uploaded parts, reused for the next ones: fresh part-sized allocations for
+    /// every part fragment the allocator and raise the peak RSS by several parts.
+    spare: Vec<BytesMut>,
 }
 
 impl PartReader {
@@ -452,6 +455,17 @@ impl PartReader {
             hasher: Sha256::new(),
             bytes: 0,
             eof: false,
+            spare: Vec::new(),
+        }
+    }
+
+    /// Takes back the buffer of an uploaded part, if nothing else holds it.
+    fn recycle(&mut self, part: Bytes) {
+        if let Ok(mut buffer) = part.try_into_mut()
+            && self.spare.len() < 4
+        {
+            buffer.clear();
+            self.spare.push(buffer);
         }
     }
 
@@ -482,7 +496,10 @@ impl PartReader {
                 return Ok(Some(chunk)); // already a whole part: no copy
             }
             if buf.capacity() == 0 {
-                buf.reserve(size);
+                buf = match self.spare.pop() {
+                    Some(spare) if spare.capacity() >= size => spare,
+                    _ => BytesMut::with_capacity(size),
+                };
             }
             let room = size - buf.len();
             if chunk.len() > room {
@@ -601,8 +618,10 @@ async fn upload_part(
     upload_id: Arc<str>,
     part_number: i32,
     body: Bytes,
-) -> Result<CompletedPart, StoreError> {
+) -> Result<(CompletedPart, Bytes), StoreError> {
     let len = body.len();
+    // Kept to hand the buffer back for the next part once the SDK has dropped its copy.
+    let buffer = body.clone();
     let (sha256, md5) = hash_part(inner.checksum_mode, &body, &key).await?;
     let req = inner
         .client
@@ -622,11 +641,12 @@ async fn upload_part(
     }
     .map_err(|e| store_error_from_sdk("upload part", &key, e))?;
     tracing::trace!(key = %key, part = part_number, bytes = len, "uploaded part");
-    Ok(CompletedPart::builder()
+    let part = CompletedPart::builder()
         .part_number(part_number)
         .set_e_tag(out.e_tag().map(str::to_owned))
         .set_checksum_sha256(sha256)
-        .build())
+        .build();
+    Ok((part, buffer))
 }
 
 impl S3Store {
@@ -994,7 +1014,8 @@ impl S3Store {
         let mut tasks = JoinSet::new();
         let mut parts = Vec::new();
         let mut part_number: i32 = 0;
-        let joined = |r: Result<Result<CompletedPart, StoreError>, tokio::task::JoinError>| {
+        type Uploaded = Result<(CompletedPart, Bytes), StoreError>;
+        let joined = |r: Result<Uploaded, tokio::task::JoinError>| {
             r.map_err(|e| StoreError::other("upload part", key, format!("task failed: {e}")))?
         };
         loop {
@@ -1020,7 +1041,9 @@ impl S3Store {
             }
             while tasks.len() >= inner.upload_concurrency {
                 if let Some(done) = tasks.join_next().await {
-                    parts.push(joined(done)?);
+                    let (part, buffer) = joined(done)?;
+                    reader.recycle(buffer);
+                    parts.push(part);
                 }
             }
             tasks.spawn(upload_part(
@@ -1033,7 +1056,7 @@ impl S3Store {
             ));
         }
         while let Some(done) = tasks.join_next().await {
-            parts.push(joined(done)?);
+            parts.push(joined(done)?.0);
         }
         parts.sort_by_key(|p| p.part_number());
         let mut req = inner
@@ -1411,6 +1434,28 @@ mod tests {
         let got = reader.next_part(64).await.unwrap().unwrap();
         assert_eq!(got.as_ptr(), ptr);
         assert!(reader.next_part(64).await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn part_reader_reuses_the_buffers_of_uploaded_parts() {
+        let chunks = (0..8)
+            .map(|i| Ok(Bytes::from(vec![i as u8; 100])))
+            .collect();
+        let mut reader = PartReader::new(stream_of(chunks));
+        let first = reader.next_part(400).await.unwrap().unwrap();
+        let allocation = first.as_ptr();
+        reader.recycle(first.clone());
+        assert!(
+            reader.spare.is_empty(),
+            "a buffer still referenced is not reused"
+        );
+        reader.recycle(first);
+        let second = reader.next_part(400).await.unwrap().unwrap();
+        assert_eq!(second.as_ptr(), allocation);
+        assert_eq!(
+            &second[..],
+            &[[4u8; 100], [5; 100], [6; 100], [7; 100]].concat()[..]
+        );
     }
 
     #[tokio::test]
