@@ -127,5 +127,7 @@ pub fn free_port() -> u16 {
 }
 
 pub mod amqp;
+pub mod http_stub;
 pub mod proxy;
+pub mod rig;
 pub mod worker;

@@ -362,16 +362,30 @@ fn check_result(
     let mut result = Map::new();
     result.insert("Passed".into(), (if v.passed { "Y" } else { "N" }).into());
     result.insert("SubCode".into(), v.sub_code.to_string().into());
+    // Overrides for hostile-input tests: fields set last, whole strings replaced verbatim.
+    let ext = |name: &str, mut fields: Map<String, Value>| -> Value {
+        for (field, key, value) in &record.ext_fields {
+            if field == name {
+                fields.insert(key.clone(), value.clone());
+            }
+        }
+        match record.ext_raw.get(name) {
+            Some(raw) => raw.clone().into(),
+            None => Value::Object(fields).to_string().into(),
+        }
+    };
     if let Some(face) = &record.face {
         let mut face = face.clone();
-        if v.video.is_some() {
+        if let Some(url) = &record.doc_video_url {
+            face.insert("docVideoUrl".into(), url.clone().into());
+        } else if v.video.is_some() {
             let url = state.video_url(&v.transaction_id, now, &state.base_url(host));
             face.insert("docVideoUrl".into(), url.into());
         }
         if let (true, Some(spec)) = (with_images, v.images.face) {
             face.insert("faceImg".into(), image(ImageKind::Face, spec)?);
         }
-        result.insert("ExtFaceInfo".into(), Value::Object(face).to_string().into());
+        result.insert("ExtFaceInfo".into(), ext("ExtFaceInfo", face));
     }
     if let Some(id) = &record.id {
         let mut id = id.clone();
@@ -383,7 +397,12 @@ fn check_result(
                 id.insert("idBackImage".into(), image(ImageKind::IdBack, spec)?);
             }
         }
-        result.insert("ExtIdInfo".into(), Value::Object(id).to_string().into());
+        result.insert("ExtIdInfo".into(), ext("ExtIdInfo", id));
+    }
+    for (name, raw) in &record.ext_raw {
+        if !result.contains_key(name) {
+            result.insert(name.clone(), raw.clone().into());
+        }
     }
 
     if xml {

@@ -53,6 +53,12 @@ EXAMPLE SCENARIO (--config scenarios.toml; see crates/cloudauth-emulator/example
   sub_code = "205"
   not_completed_for = "5m"    # ProcessNotCompleted for 5 minutes
 
+  [[verifications]]            # hostile input for client tests
+  product = "FACE_LIVENESS"
+  doc_video_url = "http://169.254.169.254/latest/meta-data/"   # returned verbatim
+  ext_fields = { "ExtFaceInfo.faceImg" = "not*base64" }        # set inside the Ext* JSON
+  ext_raw = { ExtIdInfo = "{\"ocrIdInfo\":" }                  # whole Ext* string, verbatim
+
 Clients sign with their own clock: with --clock-speed other than 1 (or a shifted clock), pass
 --no-timestamp-check or sign with the emulator's time (GET /admin/clock)."#;
 

@@ -4,7 +4,7 @@
 //! (or not yet finished) verification; creating it yields a [`Verification`] with the generated
 //! transaction id, timestamps and the evidence video's SHA-256.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -159,7 +159,21 @@ pub struct VerificationSpec {
     /// Alternative to `not_completed_until`: not completed for this long after creation.
     #[serde(with = "humantime_serde")]
     pub not_completed_for: Option<Duration>,
+    /// Hostile-input testing: the `docVideoUrl` CheckResult returns, verbatim (unsigned, any
+    /// scheme or host), instead of the emulator's signed URL. Face products only; works with
+    /// or without `video_size`.
+    pub doc_video_url: Option<String>,
+    /// Hostile-input testing: values set inside an `Ext*` JSON after everything else,
+    /// keyed `<field>.<key>` (`"ExtFaceInfo.faceImg"`, `"ExtIdInfo.idImage"`); a string
+    /// value is sent as is, so it may be malformed base64 or JSON text.
+    pub ext_fields: BTreeMap<String, Value>,
+    /// Hostile-input testing: whole `Ext*` strings sent verbatim instead of the generated
+    /// JSON (`"ExtFaceInfo"`, `"ExtIdInfo"`, `"ExtBasicInfo"`), e.g. truncated JSON.
+    pub ext_raw: BTreeMap<String, String>,
 }
+
+/// The `Ext*` fields [`VerificationSpec::ext_raw`] may replace.
+pub const EXT_FIELDS: &[&str] = &["ExtFaceInfo", "ExtIdInfo", "ExtBasicInfo"];
 
 impl VerificationSpec {
     /// A passed eKYC verification (HK ID card 2018).
@@ -239,6 +253,25 @@ impl VerificationSpec {
         self.not_completed_for = Some(for_);
         self
     }
+
+    /// Returns `url` verbatim as `docVideoUrl` (see [`VerificationSpec::doc_video_url`]).
+    pub fn with_doc_video_url(mut self, url: impl Into<String>) -> Self {
+        self.doc_video_url = Some(url.into());
+        self
+    }
+
+    /// Sets `key` inside the `field` JSON (`"ExtFaceInfo"`, `"faceImg"`) to `value`.
+    pub fn with_ext_field(mut self, field: &str, key: &str, value: impl Into<Value>) -> Self {
+        self.ext_fields
+            .insert(format!("{field}.{key}"), value.into());
+        self
+    }
+
+    /// Sends `text` verbatim as the `field` string (`"ExtIdInfo"`).
+    pub fn with_ext_raw(mut self, field: &str, text: impl Into<String>) -> Self {
+        self.ext_raw.insert(field.to_owned(), text.into());
+        self
+    }
 }
 
 /// The evidence video of a verification.
@@ -307,6 +340,12 @@ pub(crate) struct Record {
     pub id: Option<Map<String, Value>>,
     /// Whether document images are returned (OCR completed).
     pub id_images: bool,
+    /// Verbatim `docVideoUrl` ([`VerificationSpec::doc_video_url`]).
+    pub doc_video_url: Option<String>,
+    /// `(field, key, value)` set inside the `Ext*` JSON last.
+    pub ext_fields: Vec<(String, String, Value)>,
+    /// Verbatim `Ext*` strings.
+    pub ext_raw: BTreeMap<String, String>,
 }
 
 /// Checks a transaction id as CheckResult would (`InvalidParameter` otherwise).
@@ -457,6 +496,36 @@ impl Record {
             }
         };
 
+        if spec.doc_video_url.is_some() && !product.has_face() {
+            return err(format!(
+                "{product} results carry no docVideoUrl (face products only)"
+            ));
+        }
+        let mut ext_fields = Vec::new();
+        for (path, value) in &spec.ext_fields {
+            let field = match path.split_once('.') {
+                Some((field @ "ExtFaceInfo", key)) if product.has_face() && !key.is_empty() => {
+                    (field, key)
+                }
+                Some((field @ "ExtIdInfo", key)) if product.has_document() && !key.is_empty() => {
+                    (field, key)
+                }
+                _ => {
+                    return err(format!(
+                        "ext_fields key {path:?} must be ExtFaceInfo.<key> or ExtIdInfo.<key> of a field {product} returns"
+                    ));
+                }
+            };
+            ext_fields.push((field.0.to_owned(), field.1.to_owned(), value.clone()));
+        }
+        if let Some(bad) = spec
+            .ext_raw
+            .keys()
+            .find(|k| !EXT_FIELDS.contains(&k.as_str()))
+        {
+            return err(format!("ext_raw key {bad:?} must be one of {EXT_FIELDS:?}"));
+        }
+
         let mut rng = Rng::from_seed(&transaction_id);
         let person = Person::generate(&mut rng);
         let face = product.has_face().then(|| {
@@ -500,6 +569,9 @@ impl Record {
             face,
             id,
             id_images: ocr_completed,
+            doc_video_url: spec.doc_video_url.clone(),
+            ext_fields,
+            ext_raw: spec.ext_raw.clone(),
         })
     }
 }

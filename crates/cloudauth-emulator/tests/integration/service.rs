@@ -451,3 +451,49 @@ async fn repeated_calls_return_the_same_result() {
     let b = env.send(&env.v2(&v)).await.ext("ExtIdInfo").unwrap();
     assert_eq!(a, b);
 }
+
+#[tokio::test]
+async fn hostile_overrides_are_returned_verbatim() {
+    let env = start_default().await;
+    // A verbatim docVideoUrl, with or without a video of the emulator's own.
+    for size in [None, Some(1000)] {
+        let spec = VerificationSpec {
+            video_size: size,
+            ..VerificationSpec::face_liveness().with_doc_video_url("http://2130706433/v.webm")
+        };
+        let v = env.create(spec);
+        let face = env.send(&env.v3(&v)).await.ext("ExtFaceInfo").unwrap();
+        assert_eq!(face["docVideoUrl"], "http://2130706433/v.webm");
+    }
+    // Fields set inside the Ext* JSON after the images.
+    let v = env.create(
+        VerificationSpec::ekyc()
+            .with_ext_field("ExtFaceInfo", "faceImg", "!!not base64!!")
+            .with_ext_field("ExtIdInfo", "ocrIdInfo", "{\"name\":")
+            .with_ext_field("ExtIdInfo", "extraImg", 42),
+    );
+    let r = env.send(&env.v3(&v).images()).await;
+    assert_eq!(r.ext("ExtFaceInfo").unwrap()["faceImg"], "!!not base64!!");
+    let id = r.ext("ExtIdInfo").unwrap();
+    assert_eq!(id["ocrIdInfo"], "{\"name\":");
+    assert_eq!(id["extraImg"], 42);
+    assert!(id["idImage"].as_str().is_some_and(|s| s.len() > 100));
+    // Whole strings replaced (or added) verbatim, even when not JSON.
+    let v = env.create(
+        VerificationSpec::id_ocr()
+            .with_ext_raw("ExtIdInfo", "{\"ocrIdInfo\":{\"name")
+            .with_ext_raw("ExtBasicInfo", "not json"),
+    );
+    let j = env.send(&env.v3(&v)).await.json();
+    assert_eq!(j["Result"]["ExtIdInfo"], "{\"ocrIdInfo\":{\"name");
+    assert_eq!(j["Result"]["ExtBasicInfo"], "not json");
+    // Overrides a product cannot carry are refused.
+    for spec in [
+        VerificationSpec::id_ocr().with_doc_video_url("https://x/v.webm"),
+        VerificationSpec::id_ocr().with_ext_field("ExtFaceInfo", "faceImg", "x"),
+        VerificationSpec::ekyc().with_ext_field("faceImg", "", "x"),
+        VerificationSpec::ekyc().with_ext_raw("ExtOther", "x"),
+    ] {
+        assert!(env.emu.create_verification(spec).is_err());
+    }
+}
