@@ -12,6 +12,7 @@ use evidence::layout::BundleKeys;
 use evidence::manifest::Manifest;
 use evidence::message::{ArchiveRequestV1, FIELDS, MessageError};
 use proptest::prelude::*;
+use proptest::test_runner::FileFailurePersistence;
 
 /// A value that must never come back in an error message: printable text with quotes,
 /// backslashes and non-ASCII around a recognisable marker.
@@ -81,6 +82,13 @@ fn valid_request() -> impl Strategy<Value = ArchiveRequestV1> {
 }
 
 proptest! {
+    // Failures are kept in tests/fuzz.proptest-regressions and replayed first (the default
+    // looks for a lib.rs or main.rs, which an integration test does not have).
+    #![proptest_config(ProptestConfig {
+        failure_persistence: Some(Box::new(FileFailurePersistence::WithSource("proptest-regressions"))),
+        ..ProptestConfig::default()
+    })]
+
     #[test]
     fn any_bytes_are_parsed_or_refused_without_panicking(body in prop::collection::vec(any::<u8>(), 0..512)) {
         let _ = ArchiveRequestV1::parse(&body);
