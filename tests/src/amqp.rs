@@ -96,16 +96,10 @@ impl Broker {
 
     /// Deletes every queue of the topology under `prefix`.
     pub async fn delete_topology(&self, topology: &kyc_archiver::queue::Topology) {
-        let mut names = vec![
-            topology.work.clone(),
-            topology.dead.clone(),
-            topology.parked.clone(),
-        ];
-        names.extend(topology.retries.iter().map(|(n, _)| n.clone()));
-        for name in names {
+        for name in topology.queues() {
             let _ = self
                 .channel
-                .queue_delete(&name, QueueDeleteOptions::default())
+                .queue_delete(name, QueueDeleteOptions::default())
                 .await;
         }
     }

@@ -429,7 +429,9 @@ async fn a_request_that_keeps_killing_the_worker_is_dead_lettered_by_the_crash_l
         rig.publish(r).await;
     }
     let tx_dir = rig.dir().join(&fatal.transaction_id);
-    for crash in 1..=3 {
+    // Three crashes make it a suspect (and any request in flight beside it); the fourth
+    // worker runs it alone, and the crash while it is alone convicts it.
+    for crash in 1..=4 {
         let mut worker = WorkerProcess::start(&env);
         wait_for(
             &format!("attempt {crash} of the fatal request storing objects"),
@@ -480,7 +482,7 @@ async fn a_request_that_keeps_killing_the_worker_is_dead_lettered_by_the_crash_l
     let audit_ids = rig.manifest_ids().await;
     assert_eq!(audit_ids.len(), others.len());
     println!(
-        "chaos: crash_loop kills=3 crash_limit=3 dead_class=crash_loop others_archived={}",
+        "chaos: crash_loop kills=4 crash_limit=3 dead_class=crash_loop others_archived={}",
         audit_ids.len()
     );
     rig.teardown().await;

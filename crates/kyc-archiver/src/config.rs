@@ -322,7 +322,7 @@ pub const SETTINGS: &[Setting] = &[
         "worker.crash_limit",
         "KYC_ARCHIVER_CRASH_LIMIT",
         Some("5"),
-        "Unfinished attempts (evidence stored, never committed, more than failed attempts explain) after which a redelivered request is dead-lettered with class crash_loop instead of crashing the worker again; 0 disables. Must be below queue.delivery_limit.",
+        "Unfinished attempts (evidence stored, never committed, more than failed attempts explain) after which a redelivered request runs alone; if it stops the worker again while alone it is dead-lettered with class crash_loop. 0 disables. Must be below queue.delivery_limit.",
     ),
     s(
         "http.listen",

@@ -75,6 +75,14 @@ impl Topology {
         &self.retries[i].0
     }
 
+    /// Every queue's name: work, dead, parked, then the retry queues shortest first.
+    pub fn queues(&self) -> impl Iterator<Item = &str> {
+        [&self.work, &self.dead, &self.parked]
+            .into_iter()
+            .map(String::as_str)
+            .chain(self.retries.iter().map(|(name, _)| name.as_str()))
+    }
+
     /// Declares every queue; safe to repeat (same arguments every time).
     pub async fn declare(&self, channel: &Channel) -> Result<(), lapin::Error> {
         let durable = QueueDeclareOptions {
@@ -129,6 +137,24 @@ impl Topology {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn queues_names_every_queue_once() {
+        let t = Topology::new("kyc", &DEFAULT_RETRY_DELAYS);
+        let names: Vec<&str> = t.queues().collect();
+        assert_eq!(
+            names,
+            [
+                "kyc.work",
+                "kyc.dead",
+                "kyc.parked",
+                "kyc.retry.10s",
+                "kyc.retry.60s",
+                "kyc.retry.300s",
+                "kyc.retry.900s"
+            ]
+        );
+    }
 
     #[test]
     fn retry_queues_grow_then_stay_at_the_longest_delay() {

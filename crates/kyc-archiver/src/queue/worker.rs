@@ -13,9 +13,10 @@
 //!   window.
 //! - MUST NOT crash forever on one request: a redelivered request whose unfinished attempts
 //!   (evidence stored, never committed) exceed what its failed attempts explain by
-//!   `crash_limit` is dead-lettered with class `crash_loop`. The broker's `x-delivery-limit`
-//!   is only a backstop: it also counts returns of messages that merely waited in a killed
-//!   worker's prefetch window.
+//!   `crash_limit` runs alone; if it stops the worker again, it is dead-lettered with class
+//!   `crash_loop`. Requests that were merely in flight beside it complete when they run
+//!   alone. The broker's `x-delivery-limit` is only a backstop: it also counts returns of
+//!   messages that merely waited in a killed worker's prefetch window.
 //! - On shutdown, SHOULD finish in-flight work within the grace period and return what was
 //!   not started to the queue.
 
@@ -73,8 +74,8 @@ pub struct WorkerSettings {
     pub max_attempts: u32,
     /// Retries of retry-soon failures inside one attempt.
     pub in_process_retries: u32,
-    /// Unexplained unfinished attempts after which a redelivered request is dead-lettered as
-    /// a crash loop; 0 disables the guard.
+    /// Unexplained unfinished attempts after which a redelivered request runs alone; one more
+    /// makes it a crash loop (dead-lettered). 0 disables the guard.
     pub crash_limit: u32,
 }
 
@@ -294,38 +295,71 @@ struct Ctx {
     archiver: Archiver,
     settings: WorkerSettings,
     publisher: Channel,
+    /// Requests suspected of crashing the worker run alone (write lock), so that a crash
+    /// while they run convicts them and no innocent request in flight beside them.
+    isolation: tokio::sync::RwLock<()>,
+}
+
+/// What a redelivered request's unfinished attempts say about it.
+enum Suspicion {
+    /// Nothing: archive it beside the others.
+    None,
+    /// As many crashes as the limit: archive it alone.
+    Suspect,
+    /// It crashed the worker again while running alone: dead-letter it.
+    CrashLoop(Disposition),
 }
 
 impl Ctx {
     /// The crash-loop verdict for a redelivered request: `Some` when its unfinished attempts
     /// exceed what its earlier, cleanly failed attempts explain by the crash limit.
-    async fn crash_loop(&self, transaction_id: &str, attempt: u32) -> Option<Disposition> {
-        let limit = usize::try_from(self.settings.crash_limit).ok()?;
+    /// Judges a redelivered request by its unfinished attempts, beyond what its earlier,
+    /// cleanly failed attempts explain. A worker killed mid-attempt leaves one for every
+    /// request in flight, innocent or not: at the limit the request is only a suspect and runs
+    /// alone; one more crash (which, alone, only it can have caused) convicts it.
+    async fn suspicion(&self, transaction_id: &str, attempt: u32) -> Suspicion {
+        let Ok(limit) = usize::try_from(self.settings.crash_limit) else {
+            return Suspicion::None;
+        };
         if limit == 0 {
-            return None;
+            return Suspicion::None;
         }
         let unfinished = match self.archiver.unfinished_attempts(transaction_id).await {
             Ok(n) => n,
             Err(e) => {
                 tracing::warn!(error = %e, "could not count unfinished attempts; archiving anyway");
-                return None;
+                return Suspicion::None;
             }
         };
         // Each earlier round through a retry queue may have left one directory per try.
         let explained =
             (attempt.saturating_sub(1) as usize) * (self.settings.in_process_retries as usize + 1);
         let crashes = unfinished.saturating_sub(explained);
-        (crashes >= limit).then(|| {
-            tracing::error!(alarm = true, unfinished, crashes, "request keeps stopping the worker mid-attempt: dead-lettering it");
-            Disposition::Move {
+        if crashes > limit {
+            tracing::error!(
+                alarm = true,
+                unfinished,
+                crashes,
+                "request stopped the worker again while running alone: dead-lettering it"
+            );
+            Suspicion::CrashLoop(Disposition::Move {
                 queue: self.settings.topology.dead.clone(),
                 class: "crash_loop",
                 reason: format!(
-                    "{crashes} attempts stored evidence and never finished (limit {limit}): the request appears to crash the worker; the cut-short attempts are kept until a replay archives it"
+                    "{crashes} attempts stored evidence and never finished, the last while it ran alone (limit {limit}): the request crashes the worker; the cut-short attempts are kept until a replay archives it"
                 ),
                 outcome: "dead_lettered",
-            }
-        })
+            })
+        } else if crashes == limit {
+            tracing::warn!(
+                unfinished,
+                crashes,
+                "request was in flight at each of the last worker crashes: archiving it alone"
+            );
+            Suspicion::Suspect
+        } else {
+            Suspicion::None
+        }
     }
 
     async fn decide(&self, request: &ArchiveRequestV1, attempt: u32) -> Disposition {
@@ -428,14 +462,21 @@ impl Ctx {
         metrics::gauge!(m::IN_FLIGHT).increment(1.0);
         let disposition = tracing::Instrument::instrument(
             async {
-                let crash_loop = if delivery.redelivered {
-                    self.crash_loop(&request.transaction_id, attempt).await
+                let suspicion = if delivery.redelivered {
+                    self.suspicion(&request.transaction_id, attempt).await
                 } else {
-                    None
+                    Suspicion::None
                 };
-                match crash_loop {
-                    Some(d) => d,
-                    None => self.decide(&request, attempt).await,
+                match suspicion {
+                    Suspicion::CrashLoop(d) => d,
+                    Suspicion::Suspect => {
+                        let _alone = self.isolation.write().await;
+                        self.decide(&request, attempt).await
+                    }
+                    Suspicion::None => {
+                        let _beside_others = self.isolation.read().await;
+                        self.decide(&request, attempt).await
+                    }
                 }
             },
             span.clone(),
@@ -564,6 +605,7 @@ async fn session(
         archiver: archiver.clone(),
         settings: settings.clone(),
         publisher,
+        isolation: tokio::sync::RwLock::new(()),
     });
     let scheduler = Arc::new(Scheduler::default());
     let mut workers = tokio::task::JoinSet::new();

@@ -258,17 +258,11 @@ async fn queue_depths(
     channel: &lapin::Channel,
     topology: &Topology,
 ) -> anyhow::Result<Vec<(String, u32)>> {
-    let mut names = vec![
-        topology.work.clone(),
-        topology.dead.clone(),
-        topology.parked.clone(),
-    ];
-    names.extend(topology.retries.iter().map(|(n, _)| n.clone()));
     let mut out = Vec::new();
-    for name in names {
+    for name in topology.queues() {
         let q = channel
             .queue_declare(
-                &name,
+                name,
                 QueueDeclareOptions {
                     passive: true,
                     ..QueueDeclareOptions::default()
@@ -277,21 +271,15 @@ async fn queue_depths(
             )
             .await
             .with_context(|| format!("queue {name}"))?;
-        out.push((name, q.message_count()));
+        out.push((name.to_owned(), q.message_count()));
     }
     Ok(out)
 }
 
 async fn delete_queues(channel: &lapin::Channel, topology: &Topology) {
-    let mut names = vec![
-        topology.work.clone(),
-        topology.dead.clone(),
-        topology.parked.clone(),
-    ];
-    names.extend(topology.retries.iter().map(|(n, _)| n.clone()));
-    for name in names {
+    for name in topology.queues() {
         if let Err(e) = channel
-            .queue_delete(&name, QueueDeleteOptions::default())
+            .queue_delete(name, QueueDeleteOptions::default())
             .await
         {
             eprintln!("warning: cannot delete queue {name}: {e}");
