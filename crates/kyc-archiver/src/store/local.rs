@@ -706,6 +706,7 @@ mod tests {
             part_size: 256 << 10,
             list_keys: 1100,
             concurrent_creates: 8,
+            atomic_stream_creates: true,
         }
     }
 
