@@ -34,6 +34,21 @@ pub struct S3Env {
     pub region: String,
 }
 
+impl S3Env {
+    /// An S3 store configuration for `bucket` on this server (path style, static keys).
+    pub fn store_config(&self, bucket: impl Into<String>) -> kyc_archiver::store::S3Config {
+        let mut cfg = kyc_archiver::store::S3Config::new(bucket);
+        cfg.endpoint_url = Some(self.endpoint.clone());
+        cfg.region = Some(self.region.clone());
+        cfg.force_path_style = true;
+        cfg.credentials = kyc_archiver::store::S3Credentials::from_static(
+            self.access_key.clone(),
+            self.secret_key.clone(),
+        );
+        cfg
+    }
+}
+
 /// The S3 server of this test run (`KYC_TEST_S3_ENDPOINT`, `KYC_TEST_S3_ACCESS_KEY`,
 /// `KYC_TEST_S3_SECRET_KEY`).
 pub fn s3_env() -> S3Env {

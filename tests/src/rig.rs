@@ -15,7 +15,7 @@ use cloudauth_emulator::{
 use evidence::manifest::{Manifest, VideoFate};
 use evidence::message::ArchiveRequestV1;
 use kyc_archiver::queue::Topology;
-use kyc_archiver::store::{LocalDirStore, ObjectStore, S3Config, S3Credentials, S3Store};
+use kyc_archiver::store::{LocalDirStore, ObjectStore, S3Store};
 use kyc_archiver::verify::{Selection, verify_store};
 use lapin::BasicProperties;
 use lapin::options::BasicPublishOptions;
@@ -243,13 +243,8 @@ impl Rig {
                 (Arc::new(store) as Arc<dyn ObjectStore>, None)
             }
             StoreKind::S3 => {
-                let env = crate::s3_env();
                 let bucket = crate::unique_bucket("chaos");
-                let mut cfg = S3Config::new(bucket.clone());
-                cfg.endpoint_url = Some(env.endpoint);
-                cfg.region = Some(env.region);
-                cfg.force_path_style = true;
-                cfg.credentials = S3Credentials::from_static(env.access_key, env.secret_key);
+                let cfg = crate::s3_env().store_config(bucket.clone());
                 let store = S3Store::new(cfg).await.unwrap();
                 store.create_bucket(false).await.expect("create a bucket");
                 (Arc::new(store) as Arc<dyn ObjectStore>, Some(bucket))

@@ -8,7 +8,7 @@ use std::process::{Command, Output};
 use aws_sdk_s3::types::ObjectLockRetentionMode;
 use cloudauth_emulator::{Emulator, EmulatorConfig, RunningEmulator, VerificationSpec};
 use evidence::manifest::{Manifest, VideoFate};
-use kyc_archiver::store::{ObjectStore, S3Config, S3Credentials, S3Store};
+use kyc_archiver::store::{ObjectStore, S3Store};
 use kyc_archiver_tests::{bin, s3_env, unique_bucket};
 use sha2::{Digest, Sha256};
 
@@ -24,12 +24,9 @@ async fn rig(lock: bool) -> S3Rig {
         .unwrap();
     let env = s3_env();
     let bucket = unique_bucket("archive");
-    let mut cfg = S3Config::new(bucket.clone());
-    cfg.endpoint_url = Some(env.endpoint);
-    cfg.region = Some(env.region);
-    cfg.force_path_style = true;
-    cfg.credentials = S3Credentials::from_static(env.access_key, env.secret_key);
-    let store = S3Store::new(cfg).await.unwrap();
+    let store = S3Store::new(env.store_config(bucket.clone()))
+        .await
+        .unwrap();
     store.create_bucket(lock).await.unwrap();
     S3Rig {
         emulator,

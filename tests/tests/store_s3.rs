@@ -29,12 +29,7 @@ fn profile() -> Profile {
 }
 
 fn config(bucket_prefix: &str) -> S3Config {
-    let env = s3_env();
-    let mut cfg = S3Config::new(unique_bucket(bucket_prefix));
-    cfg.endpoint_url = Some(env.endpoint);
-    cfg.region = Some(env.region);
-    cfg.force_path_style = true;
-    cfg.credentials = S3Credentials::from_static(env.access_key, env.secret_key);
+    let mut cfg = s3_env().store_config(unique_bucket(bucket_prefix));
     cfg.part_size = PART;
     cfg.prefix = "evidence/v1".into();
     cfg
