@@ -311,8 +311,6 @@ enum Suspicion {
 }
 
 impl Ctx {
-    /// The crash-loop verdict for a redelivered request: `Some` when its unfinished attempts
-    /// exceed what its earlier, cleanly failed attempts explain by the crash limit.
     /// Judges a redelivered request by its unfinished attempts, beyond what its earlier,
     /// cleanly failed attempts explain. A worker killed mid-attempt leaves one for every
     /// request in flight, innocent or not: at the limit the request is only a suspect and runs
