@@ -70,11 +70,17 @@ pub async fn store(config: &Config) -> Result<Arc<dyn ObjectStore>, SetupError> 
         StoreKind::Local(dir) => {
             let store = LocalDirStore::new(dir.clone()).await?;
             // Writes take seconds; an hour-old temporary file was left by a killed process.
-            match store.sweep_temporary(Duration::from_secs(3600)).await {
-                Ok(0) => {}
-                Ok(removed) => tracing::info!(removed, "removed temporary files left by crashes"),
-                Err(e) => tracing::warn!(error = %e, "could not sweep temporary files"),
-            }
+            // The sweep walks the whole tree, so it runs beside start-up, not before it.
+            let sweeper = store.clone();
+            tokio::spawn(async move {
+                match sweeper.sweep_temporary(Duration::from_secs(3600)).await {
+                    Ok(0) => {}
+                    Ok(removed) => {
+                        tracing::info!(removed, "removed temporary files left by crashes")
+                    }
+                    Err(e) => tracing::warn!(error = %e, "could not sweep temporary files"),
+                }
+            });
             Arc::new(store)
         }
         StoreKind::S3(s3) => Arc::new(S3Store::new(s3_config(s3)).await?),
